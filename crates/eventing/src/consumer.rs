@@ -1,0 +1,304 @@
+//! Durable pull consumers with explicit acks, bounded redelivery and dead-lettering.
+//!
+//! A [`Handler`] decides what an event means and returns an [`Outcome`]; the ack decision is
+//! made here, in one place: done → ack; retry → nak with back-off until `max_deliver`, then
+//! dead-letter; poison → dead-letter at once. Dead-lettered events keep their original headers
+//! and gain the reason, so an operator can inspect and replay them.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::envelope::header;
+
+/// What became of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed now or before: acknowledge.
+    Done,
+    /// A transient failure (database busy, broker down): deliver again after a back-off.
+    Retry(String),
+    /// Can never be processed (undecodable, invalid): park it on the dead-letter subject.
+    Poison(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Outcome
+where
+    E: Into<anyhow::Error>,
+{
+    /// Any error is treated as transient; handlers return `Poison` explicitly.
+    fn from(error: E) -> Self {
+        Outcome::Retry(error.to_string())
+    }
+}
+
+/// One delivered message, with its envelope read from the headers.
+#[derive(Debug)]
+pub struct Incoming {
+    /// `ce-id`, else `Nats-Msg-Id`, else `{stream}:{sequence}`: the inbox key.
+    pub id: String,
+    /// The NATS subject it arrived on.
+    pub subject: String,
+    /// `ce-subject`: the case number, when the publisher set it.
+    pub case_number: Option<String>,
+    pub payload: Bytes,
+    pub headers: Option<async_nats::HeaderMap>,
+    /// How many times it has been delivered, this time included.
+    pub delivered: i64,
+}
+
+impl Incoming {
+    fn from_message(message: &jetstream::Message) -> Self {
+        let headers = message.headers.clone();
+        let header = |name: &str| {
+            headers.as_ref().and_then(|map| map.get(name)).map(|value| value.to_string())
+        };
+        let info = message.info().ok();
+        let fallback_id = info
+            .as_ref()
+            .map(|info| format!("{}:{}", info.stream, info.stream_sequence))
+            .unwrap_or_else(|| format!("unsequenced:{}", uuid::Uuid::now_v7()));
+        Self {
+            id: header(header::ID).or_else(|| header(header::MSG_ID)).unwrap_or(fallback_id),
+            subject: message.subject.to_string(),
+            case_number: header(header::SUBJECT),
+            payload: message.payload.clone(),
+            headers,
+            delivered: info.map(|info| info.delivered).unwrap_or(1),
+        }
+    }
+
+    /// Decodes the JSON payload; a payload that does not decode is poison.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Outcome> {
+        serde_json::from_slice(&self.payload).map_err(|error| {
+            Outcome::Poison(format!("payload is not a valid {}: {error}", short_type::<T>()))
+        })
+    }
+}
+
+fn short_type<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// Processes one kind of event. Implementations must be idempotent: the same event may be
+/// delivered more than once, and must then change nothing (claim it in the inbox).
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one event.
+    fn handle(&self, event: &Incoming) -> impl Future<Output = Outcome> + Send;
+}
+
+/// A durable consumer's configuration.
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    /// Durable name, shared by every replica of the service.
+    pub durable: String,
+    /// Stream to consume from.
+    pub stream: String,
+    /// Subjects to receive.
+    pub subjects: Vec<String>,
+    /// Deliveries before an event that keeps failing is dead-lettered.
+    pub max_deliver: i64,
+    /// How long the server waits for an ack before delivering again.
+    pub ack_wait: Duration,
+}
+
+impl ConsumerSpec {
+    /// A consumer with default limits: 8 deliveries, 30 s ack wait.
+    pub fn new(durable: &str, stream: &str, subjects: &[&str]) -> Self {
+        Self {
+            durable: durable.to_owned(),
+            stream: stream.to_owned(),
+            subjects: subjects.iter().map(|subject| (*subject).to_owned()).collect(),
+            max_deliver: 8,
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+
+    fn pull_config(&self) -> pull::Config {
+        let (filter_subject, filter_subjects) = match self.subjects.as_slice() {
+            [one] => (one.clone(), Vec::new()),
+            many => (String::new(), many.to_vec()),
+        };
+        pull::Config {
+            durable_name: Some(self.durable.clone()),
+            filter_subject,
+            filter_subjects,
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            max_deliver: self.max_deliver,
+            max_ack_pending: 1000,
+            ..Default::default()
+        }
+    }
+}
+
+/// Runs `handler` on `spec`'s consumer until `shutdown` fires, reconnecting after failures.
+/// The message in flight when shutdown comes is finished and settled first.
+pub async fn run_consumer<H: Handler>(
+    jetstream: jetstream::Context,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) {
+    let mut attempt = 0u32;
+    while !shutdown.is_cancelled() {
+        match consume(&jetstream, &spec, handler.as_ref(), &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                attempt = attempt.saturating_add(1);
+                if attempt == 1 || attempt.is_multiple_of(10) {
+                    tracing::warn!(consumer = %spec.durable, %error, attempt, "consumer interrupted");
+                }
+                let pause = Duration::from_millis(250 * u64::from(attempt.min(20)));
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn consume<H: Handler>(
+    jetstream: &jetstream::Context,
+    spec: &ConsumerSpec,
+    handler: &H,
+    shutdown: &CancellationToken,
+) -> Result<(), async_nats::Error> {
+    let stream = jetstream.get_stream(&spec.stream).await?;
+    let consumer: pull::Stream = stream
+        .get_or_create_consumer::<pull::Config>(&spec.durable, spec.pull_config())
+        .await?
+        .messages()
+        .await?;
+    tracing::debug!(consumer = %spec.durable, "consuming");
+    let mut messages = consumer;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            next = messages.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => process(jetstream, spec, handler, message).await,
+            Some(Err(error)) => return Err(error.into()),
+            None => return Err("message stream ended".into()),
+        }
+    }
+}
+
+async fn process<H: Handler>(
+    jetstream: &jetstream::Context,
+    spec: &ConsumerSpec,
+    handler: &H,
+    message: jetstream::Message,
+) {
+    let event = Incoming::from_message(&message);
+    let span = tracing::info_span!(
+        "consume",
+        consumer = %spec.durable,
+        event.subject = %event.subject,
+        event.id = %event.id,
+        case.number = event.case_number.as_deref().unwrap_or(""),
+        delivered = event.delivered,
+    );
+    crate::trace::adopt_parent(&span, event.headers.as_ref());
+
+    let outcome = handler.handle(&event).instrument(span.clone()).await;
+    settle(jetstream, spec, &message, &event, outcome).instrument(span).await;
+}
+
+async fn settle(
+    jetstream: &jetstream::Context,
+    spec: &ConsumerSpec,
+    message: &jetstream::Message,
+    event: &Incoming,
+    outcome: Outcome,
+) {
+    let acked = match outcome {
+        Outcome::Done => message.ack().await,
+        Outcome::Retry(reason) if event.delivered >= spec.max_deliver => {
+            let reason = format!("gave up after {} deliveries: {reason}", event.delivered);
+            dead_letter(jetstream, spec, message, event, &reason).await
+        }
+        Outcome::Retry(reason) => {
+            tracing::debug!(%reason, "event will be retried");
+            message.ack_with(AckKind::Nak(Some(backoff(event.delivered)))).await
+        }
+        Outcome::Poison(reason) => dead_letter(jetstream, spec, message, event, &reason).await,
+    };
+    if let Err(error) = acked {
+        // The server will redeliver after ack_wait; the inbox makes that harmless.
+        tracing::warn!(%error, "could not settle event");
+    }
+}
+
+/// Redelivery delay after the `delivered`-th failed attempt.
+fn backoff(delivered: i64) -> Duration {
+    const STEPS_MS: [u64; 6] = [200, 1_000, 2_000, 5_000, 10_000, 30_000];
+    let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(0).min(STEPS_MS.len() - 1);
+    Duration::from_millis(STEPS_MS[index])
+}
+
+async fn dead_letter(
+    jetstream: &jetstream::Context,
+    spec: &ConsumerSpec,
+    message: &jetstream::Message,
+    event: &Incoming,
+    reason: &str,
+) -> Result<(), async_nats::Error> {
+    let mut headers = event.headers.clone().unwrap_or_default();
+    headers.insert(header::MSG_ID, format!("deadletter:{}:{}", spec.durable, event.id).as_str());
+    headers.insert("x-dead-letter-reason", header_safe(reason).as_str());
+    headers.insert("x-dead-letter-consumer", spec.durable.as_str());
+    headers.insert("x-original-subject", event.subject.as_str());
+    headers.insert("x-original-id", event.id.as_str());
+    headers.insert("x-deliveries", event.delivered.to_string().as_str());
+
+    let subject = residence_events::dead_letter_subject(&spec.durable);
+    let published = async {
+        jetstream.publish_with_headers(subject, headers, event.payload.clone()).await?.await?;
+        Ok::<(), async_nats::Error>(())
+    }
+    .await;
+    match published {
+        Ok(()) => {
+            tracing::warn!(%reason, "event dead-lettered");
+            message.ack_with(AckKind::Term).await
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not dead-letter event; it will be redelivered");
+            message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+        }
+    }
+}
+
+/// Header values may not contain control characters; keep them short as well.
+fn header_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert!(backoff(2) > backoff(1));
+        assert_eq!(backoff(100), Duration::from_secs(30));
+        assert_eq!(backoff(-3), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn header_values_lose_control_characters() {
+        assert_eq!(header_safe("a\r\nb"), "a  b");
+    }
+}

@@ -1,0 +1,75 @@
+//! Writing events to the outbox inside the caller's transaction.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use serde::Serialize;
+
+use crate::entity::outbox;
+use crate::envelope::Envelope;
+
+/// Writes events for one service: knows its CloudEvents source.
+#[derive(Clone, Debug)]
+pub struct OutboxWriter {
+    source: String,
+}
+
+impl OutboxWriter {
+    /// A writer for the service named `service` (source `/residence/{service}`).
+    pub fn new(service: &str) -> Self {
+        Self { source: format!("/residence/{service}") }
+    }
+
+    /// Enqueues an internal event of `event_type` about `case_number`.
+    pub async fn enqueue<C: ConnectionTrait, T: Serialize>(
+        &self,
+        txn: &C,
+        event_type: residence_events::EventType,
+        case_number: &str,
+        payload: &T,
+    ) -> Result<Envelope, DbErr> {
+        enqueue(txn, &self.source, event_type.subject, event_type.name(), case_number, payload)
+            .await
+    }
+
+    /// Enqueues a partner-facing message on `subject` (its type is the subject too).
+    pub async fn enqueue_on<C: ConnectionTrait, T: Serialize>(
+        &self,
+        txn: &C,
+        subject: &str,
+        case_number: &str,
+        payload: &T,
+    ) -> Result<Envelope, DbErr> {
+        enqueue(txn, &self.source, subject, subject, case_number, payload).await
+    }
+}
+
+/// Writes one event to the outbox using `txn`, which must be the transaction that makes the
+/// state change the event describes.
+pub async fn enqueue<C: ConnectionTrait, T: Serialize>(
+    txn: &C,
+    source: &str,
+    subject: &str,
+    event_type: &str,
+    case_number: &str,
+    payload: &T,
+) -> Result<Envelope, DbErr> {
+    let envelope = Envelope::new(event_type, source, case_number);
+    let payload = serde_json::to_string(payload)
+        .map_err(|error| DbErr::Custom(format!("event payload does not serialize: {error}")))?;
+    let headers = serde_json::to_string(&envelope.headers())
+        .map_err(|error| DbErr::Custom(format!("event headers do not serialize: {error}")))?;
+
+    outbox::ActiveModel {
+        event_id: Set(envelope.id.clone()),
+        subject: Set(subject.to_owned()),
+        case_number: Set(case_number.to_owned()),
+        headers: Set(headers),
+        payload: Set(payload),
+        created_at: Set(Utc::now()),
+        published_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(envelope)
+}

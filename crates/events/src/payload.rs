@@ -1,0 +1,384 @@
+//! JSON payloads of the internal events and of the partner-facing feeds.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Channel an application came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 窗口办理.
+    Window,
+    /// 网上办理.
+    Online,
+    /// 自助终端.
+    SelfServiceTerminal,
+}
+
+impl Channel {
+    /// Stable lowercase code, as stored and logged.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Window => "window",
+            Self::Online => "online",
+            Self::SelfServiceTerminal => "self_service_terminal",
+        }
+    }
+}
+
+/// How the endorsed permit reaches the holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMethod {
+    /// Collected at the window.
+    Pickup,
+    /// Delivered by a logistics partner.
+    Courier,
+}
+
+impl DeliveryMethod {
+    /// Stable lowercase code, as stored and logged.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Pickup => "pickup",
+            Self::Courier => "courier",
+        }
+    }
+}
+
+/// Whether the endorsement came inside its window or after it (补办).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timeliness {
+    /// Inside the month before the anniversary.
+    OnTime,
+    /// After the anniversary: continuous residence restarts on the endorsement day.
+    Late,
+}
+
+impl Timeliness {
+    /// Stable lowercase code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::OnTime => "on_time",
+            Self::Late => "late",
+        }
+    }
+}
+
+/// The permit holder. Carries personal data: internal streams only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+}
+
+/// Who receives a courier parcel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+}
+
+/// The requested delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRequest {
+    pub method: DeliveryMethod,
+    /// Present for courier deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Recipient>,
+}
+
+/// A within-county move declared with the application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddressChange {
+    pub moved_on: NaiveDate,
+    /// The day by which the holder should have endorsed at the new address.
+    pub deadline: NaiveDate,
+    /// Endorsed after the deadline: accepted, but flagged.
+    pub late: bool,
+}
+
+/// Who submitted on the holder's behalf (代办), without their ID number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub name: String,
+    /// `guardian`, `close_relative` or `other`.
+    pub relation: String,
+}
+
+/// What the later stages need to know about an accepted application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub case_number: String,
+    pub channel: Channel,
+    pub holder: Holder,
+    /// The anniversary the permit carries before this endorsement.
+    pub permit_valid_until: NaiveDate,
+    /// The day the application was made (China time).
+    pub applied_on: NaiveDate,
+    pub timeliness: Timeliness,
+    /// The residence address to endorse.
+    pub residence_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_change: Option<AddressChange>,
+    pub delivery: DeliveryRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSummary>,
+}
+
+/// A reason for a refusal, machine-readable with a Chinese explanation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReasonItem {
+    pub code: String,
+    #[serde(default)]
+    pub field: String,
+    pub message: String,
+}
+
+/// `residence.v1.application.received`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationReceived {
+    pub case_number: String,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+}
+
+/// `residence.v1.application.accepted`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationAccepted {
+    pub application: Application,
+    pub accepted_at: DateTime<Utc>,
+    /// End of the legal time limit.
+    pub due_on: NaiveDate,
+    /// False when `due_on` depends on a year without a loaded holiday calendar.
+    pub due_on_confirmed: bool,
+}
+
+/// `residence.v1.application.refused`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationRefused {
+    pub case_number: String,
+    pub reasons: Vec<ReasonItem>,
+    pub refused_at: DateTime<Utc>,
+}
+
+/// Outcome of the automatic review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Passed,
+    Failed,
+}
+
+/// One result of a review check that did not pass.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub message: String,
+}
+
+/// `residence.v1.review.completed`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewCompleted {
+    pub application: Application,
+    pub outcome: ReviewOutcome,
+    pub findings: Vec<Finding>,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+/// What is written on the permit (签注内容).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endorsement {
+    pub residence_address: String,
+    pub valid_until: NaiveDate,
+    pub issuing_authority: String,
+    pub issuing_authority_code: String,
+    pub timeliness: Timeliness,
+    /// Set for late endorsements: continuous residence counts from this day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residence_counted_from: Option<NaiveDate>,
+}
+
+/// `residence.v1.decision.approved`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionApproved {
+    pub application: Application,
+    pub endorsement: Endorsement,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// `residence.v1.decision.denied`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionDenied {
+    pub case_number: String,
+    pub legal_basis: String,
+    pub reasons: Vec<String>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// `residence.v1.delivery.started`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryStarted {
+    pub case_number: String,
+    pub method: DeliveryMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Recipient>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// `residence.v1.delivery.rerouted`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRerouted {
+    pub case_number: String,
+    pub reason: String,
+    pub rerouted_at: DateTime<Utc>,
+}
+
+/// How a delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The courier delivered it.
+    Delivered,
+    /// Collected at the window.
+    Collected,
+}
+
+/// `residence.v1.delivery.completed`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryCompleted {
+    pub case_number: String,
+    pub outcome: DeliveryOutcome,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// `residence.v1.courier.dispatched`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierDispatched {
+    pub case_number: String,
+    pub partner: String,
+    pub parcel_reference: String,
+    pub dispatched_at: DateTime<Utc>,
+}
+
+/// `residence.v1.courier.delivered`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierDelivered {
+    pub case_number: String,
+    pub partner: String,
+    pub parcel_reference: String,
+    pub delivered_at: DateTime<Utc>,
+    pub signed_by: String,
+}
+
+/// `residence.v1.courier.failed`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierFailed {
+    pub case_number: String,
+    pub partner: String,
+    pub parcel_reference: String,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// `residence.v1.license.issued`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LicenseIssued {
+    pub case_number: String,
+    pub identifier: String,
+    pub version: u32,
+    pub issued_on: NaiveDate,
+}
+
+/// Partner-facing JSON messages. Field names are part of the published contract.
+pub mod partner {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use serde::{Deserialize, Serialize};
+
+    /// Schema name and version of a waybill request.
+    pub const WAYBILL_REQUEST_SCHEMA: &str = "logistics.v1.waybill_request";
+    /// Schema name and version of a parcel status report.
+    pub const PARCEL_STATUS_SCHEMA: &str = "logistics.v1.parcel_status";
+    /// Schema name and version of an issued-license message.
+    pub const LICENSE_ISSUED_SCHEMA: &str = "elicense.v1.license_issued";
+    /// Schema name and version of a platform acknowledgement.
+    pub const LICENSE_ACKNOWLEDGED_SCHEMA: &str = "elicense.v1.license_acknowledged";
+
+    /// A postal party: name, phone and address only.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Party {
+        pub name: String,
+        pub phone: String,
+        pub address: String,
+    }
+
+    /// `logistics.v1.{partner}.waybill.requested`: the minimum a courier needs (快递暂行条例
+    /// Art. 22): no ID number, birth date or permit data.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct WaybillRequest {
+        pub schema: String,
+        pub parcel_reference: String,
+        pub recipient: Party,
+        pub sender: Party,
+        pub requested_at: DateTime<Utc>,
+    }
+
+    /// `logistics.v1.{partner}.status.{status}`: a partner's report on a parcel.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct ParcelStatus {
+        pub schema: String,
+        pub parcel_reference: String,
+        /// One of `accepted`, `picked_up`, `in_transit`, `delivered`, `failed`, `returned`;
+        /// must match the subject's last token.
+        pub status: String,
+        pub at: DateTime<Utc>,
+        /// Who signed for the parcel; required for `delivered`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub signed_by: Option<String>,
+        /// Why; required for `failed` and `returned`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
+    }
+
+    /// The holder as an e-license platform registers it.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct LicenseHolder {
+        pub name: String,
+        pub id_number: String,
+    }
+
+    /// `elicense.v1.license.issued`: what a platform needs to register a license.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct LicenseIssuedMessage {
+        pub schema: String,
+        pub identifier: String,
+        pub version: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub supersedes: Option<String>,
+        pub license_name: String,
+        pub license_type_code: String,
+        pub license_number: String,
+        pub issuing_authority: String,
+        pub issuing_authority_code: String,
+        pub issued_on: NaiveDate,
+        pub valid_until: NaiveDate,
+        pub holder: LicenseHolder,
+        pub residence_address: String,
+        pub case_number: String,
+    }
+
+    /// `elicense.v1.license.acknowledged`: a platform registered (or rejected) a license.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct LicenseAcknowledged {
+        pub schema: String,
+        pub identifier: String,
+        pub platform: String,
+        pub accepted: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
+        pub at: DateTime<Utc>,
+    }
+}
