@@ -64,9 +64,10 @@ impl Postgres {
         let bin_dir = find_bin_dir()?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create postgres folder {}", dir.display()))?;
-        let server_user = match nix::unistd::geteuid().is_root() {
-            true => Some(ServerUser::lookup().await?),
-            false => None,
+        let server_user = if nix::unistd::geteuid().is_root() {
+            Some(ServerUser::lookup().await?)
+        } else {
+            None
         };
         let (cluster_dir, log_copy) = choose_cluster_dir(dir, server_user.as_ref())?;
 
@@ -166,7 +167,7 @@ impl Postgres {
         if !self.running {
             return;
         }
-        let command = self.server_command("pg_ctl", self.stop_args("fast"));
+        let command = self.pg_ctl_stop("fast");
         match expect_success(Command::from(command).output().await, "pg_ctl stop") {
             Ok(_) => self.running = false,
             Err(error) => tracing::warn!(error = format!("{error:#}"), "could not stop postgres"),
@@ -188,17 +189,18 @@ impl Postgres {
         if self.data_dir().join("PG_VERSION").is_file() {
             return Ok(());
         }
-        let args = vec![
-            OsString::from("-D"),
-            self.data_dir().into_os_string(),
-            OsString::from("-A"),
-            OsString::from("trust"),
-            OsString::from("-U"),
-            OsString::from(SERVER_USER),
-            OsString::from("--encoding=UTF8"),
-            OsString::from("--no-locale"),
+        let data_dir = self.data_dir();
+        let args = [
+            OsStr::new("-D"),
+            OsStr::new(&data_dir),
+            OsStr::new("-A"),
+            OsStr::new("trust"),
+            OsStr::new("-U"),
+            OsStr::new(SERVER_USER),
+            OsStr::new("--encoding=UTF8"),
+            OsStr::new("--no-locale"),
         ];
-        let command = self.server_command("initdb", args);
+        let command = self.server_command("initdb", &args);
         expect_success(Command::from(command).output().await, "initdb")?;
         Ok(())
     }
@@ -223,19 +225,21 @@ impl Postgres {
     }
 
     async fn start_server(&mut self) -> Result<()> {
-        let args = vec![
-            OsString::from("-D"),
-            self.data_dir().into_os_string(),
-            OsString::from("-o"),
-            self.server_options(),
-            OsString::from("-l"),
-            self.log_file().into_os_string(),
-            OsString::from("-w"),
-            OsString::from("-t"),
-            OsString::from(START_TIMEOUT_SECONDS),
-            OsString::from("start"),
+        let (data_dir, options, log_file) =
+            (self.data_dir(), self.server_options(), self.log_file());
+        let args = [
+            OsStr::new("-D"),
+            OsStr::new(&data_dir),
+            OsStr::new("-o"),
+            OsStr::new(&options),
+            OsStr::new("-l"),
+            OsStr::new(&log_file),
+            OsStr::new("-w"),
+            OsStr::new("-t"),
+            OsStr::new(START_TIMEOUT_SECONDS),
+            OsStr::new("start"),
         ];
-        let command = self.server_command("pg_ctl", args);
+        let command = self.server_command("pg_ctl", &args);
         let started = expect_success(Command::from(command).output().await, "pg_ctl start");
         if let Err(error) = started {
             let log = process::tail(&self.log_file(), 20);
@@ -253,19 +257,19 @@ impl Postgres {
         OsString::from_vec(options)
     }
 
-    fn stop_args(&self, mode: &str) -> Vec<OsString> {
-        let data_dir = self.data_dir().into_os_string();
+    /// `pg_ctl stop` in `mode`: `fast` rolls back open transactions and closes connections,
+    /// `immediate` aborts at once and leaves recovery to the next start.
+    fn pg_ctl_stop(&self, mode: &str) -> StdCommand {
+        let data_dir = self.data_dir();
         let args = [
-            "-D".as_ref(),
-            data_dir.as_os_str(),
-            "-m".as_ref(),
-            mode.as_ref(),
-            "-w".as_ref(),
+            OsStr::new("-D"),
+            OsStr::new(&data_dir),
+            OsStr::new("-m"),
+            OsStr::new(mode),
+            OsStr::new("-w"),
+            OsStr::new("stop"),
         ];
-        args.iter()
-            .map(|arg| arg.to_os_string())
-            .chain([OsString::from("stop")])
-            .collect()
+        self.server_command("pg_ctl", &args)
     }
 
     fn lost_port_race(&self) -> bool {
@@ -290,13 +294,13 @@ impl Postgres {
 
     /// A server tool run as the server user, from inside the cluster folder so that the
     /// tool never starts in a folder that user cannot enter.
-    fn server_command(&self, tool: &str, args: Vec<OsString>) -> StdCommand {
+    fn server_command(&self, tool: &str, args: &[&OsStr]) -> StdCommand {
         let program = self.bin_dir.join(tool);
         let mut command = match &self.server_user {
-            Some(user) => user.command(&program, &args),
+            Some(user) => user.command(&program, args),
             None => {
                 let mut command = StdCommand::new(&program);
-                command.args(&args);
+                command.args(args);
                 command
             }
         };
@@ -308,9 +312,10 @@ impl Postgres {
     /// password and no change of user.
     fn client_command(&self, tool: &str) -> Command {
         let bundled = self.bin_dir.join(tool);
-        let program = match bundled.is_file() {
-            true => bundled,
-            false => PathBuf::from(tool),
+        let program = if bundled.is_file() {
+            bundled
+        } else {
+            PathBuf::from(tool)
         };
         let mut command = Command::new(program);
         command
@@ -332,7 +337,7 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         if self.running {
             let stopped = self
-                .server_command("pg_ctl", self.stop_args("immediate"))
+                .pg_ctl_stop("immediate")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -382,7 +387,7 @@ impl ServerUser {
         })
     }
 
-    fn command(&self, program: &Path, args: &[OsString]) -> StdCommand {
+    fn command(&self, program: &Path, args: &[&OsStr]) -> StdCommand {
         match &self.switch {
             SwitchUser::Runuser(runuser) => {
                 let mut command = StdCommand::new(runuser);
@@ -577,7 +582,7 @@ fn shell_quote(word: &OsStr) -> Vec<u8> {
 }
 
 /// A shell command line that runs `program` with `args`, each quoted.
-fn shell_line(program: &Path, args: &[OsString]) -> OsString {
+fn shell_line(program: &Path, args: &[&OsStr]) -> OsString {
     let mut line = b"exec ".to_vec();
     line.extend(shell_quote(program.as_os_str()));
     for arg in args {
@@ -597,9 +602,39 @@ mod tests {
         assert_eq!(shell_quote(OsStr::new("it's")), b"'it'\\''s'");
         let line = shell_line(
             Path::new("/bin/pg_ctl"),
-            &[OsString::from("-D"), "x y".into()],
+            &[OsStr::new("-D"), OsStr::new("x y")],
         );
         assert_eq!(line, OsString::from("exec '/bin/pg_ctl' '-D' 'x y'"));
+    }
+
+    #[test]
+    fn both_ways_of_switching_user_reach_the_server_user() {
+        let Ok(Some(user)) = User::from_name(SERVER_USER) else {
+            return;
+        };
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let switches = [
+            find_on_path("runuser").map(SwitchUser::Runuser),
+            find_on_path("su").map(SwitchUser::Su),
+        ];
+        for switch in switches.into_iter().flatten() {
+            let server_user = ServerUser {
+                uid: user.uid,
+                gid: user.gid,
+                switch,
+            };
+            let args = [OsStr::new("-c"), OsStr::new("echo \"$(id -un) it's\"")];
+            let output = server_user
+                .command(Path::new("/bin/sh"), &args)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&output.stdout).trim(),
+                "postgres it's"
+            );
+        }
     }
 
     #[test]

@@ -90,7 +90,11 @@ pub fn assess(
         MoveScope::WithinCounty if applied_on <= deadline.date => (MoveOutcome::OnTime, None),
         MoveScope::WithinCounty => (MoveOutcome::Late, None),
     };
-    MoveAssessment { outcome, deadline, refusal }
+    MoveAssessment {
+        outcome,
+        deadline,
+        refusal,
+    }
 }
 
 #[cfg(test)]
@@ -115,20 +119,42 @@ mod tests {
 
     #[test]
     fn deadline_is_fifteen_days_moved_past_holidays() {
-        let moved = assess(date(2026, 9, 20), date(2026, 10, 6), MoveScope::WithinCounty, &calendar());
+        let moved = assess(
+            date(2026, 9, 20),
+            date(2026, 10, 6),
+            MoveScope::WithinCounty,
+            &calendar(),
+        );
         assert_eq!(moved.outcome, MoveOutcome::OnTime);
-        assert_eq!(moved.deadline, DueDate { date: date(2026, 10, 8), confirmed: true });
+        assert_eq!(
+            moved.deadline,
+            DueDate {
+                date: date(2026, 10, 8),
+                confirmed: true
+            }
+        );
     }
 
     #[test]
     fn a_make_up_saturday_is_a_working_deadline() {
-        assert_eq!(deadline(date(2026, 9, 25), &calendar()).date, date(2026, 10, 10));
-        assert_eq!(deadline(date(2026, 9, 26), &calendar()).date, date(2026, 10, 12));
+        assert_eq!(
+            deadline(date(2026, 9, 25), &calendar()).date,
+            date(2026, 10, 10)
+        );
+        assert_eq!(
+            deadline(date(2026, 9, 26), &calendar()).date,
+            date(2026, 10, 12)
+        );
     }
 
     #[test]
     fn after_the_deadline_is_late() {
-        let moved = assess(date(2026, 9, 1), date(2026, 9, 17), MoveScope::WithinCounty, &calendar());
+        let moved = assess(
+            date(2026, 9, 1),
+            date(2026, 9, 17),
+            MoveScope::WithinCounty,
+            &calendar(),
+        );
         assert_eq!(moved.deadline.date, date(2026, 9, 16));
         assert_eq!(moved.outcome, MoveOutcome::Late);
         assert_eq!(moved.refusal, None);
@@ -136,7 +162,12 @@ mod tests {
 
     #[test]
     fn cross_county_is_refused_with_the_deadline() {
-        let moved = assess(date(2026, 9, 20), date(2026, 9, 25), MoveScope::CrossCounty, &calendar());
+        let moved = assess(
+            date(2026, 9, 20),
+            date(2026, 9, 25),
+            MoveScope::CrossCounty,
+            &calendar(),
+        );
         assert_eq!(moved.outcome, MoveOutcome::Refused);
         assert_eq!(moved.refusal, Some(Refusal::CrossCountyMove));
         assert_eq!(moved.deadline.date, date(2026, 10, 8));

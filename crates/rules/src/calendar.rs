@@ -74,7 +74,11 @@ impl Calendar {
     /// the limit ends with the first working day after D. With `n = 0` it is `from` itself,
     /// confirmed. Beyond the last representable date it saturates there, unconfirmed.
     pub fn add_working_days(&self, from: NaiveDate, n: u32) -> DueDate {
-        let mut walk = Walk { calendar: self, day: from, confirmed: true };
+        let mut walk = Walk {
+            calendar: self,
+            day: from,
+            confirmed: true,
+        };
         let mut remaining = n;
         while remaining > 0 {
             let Some(left) = walk.skip_unscheduled_weeks(remaining) else {
@@ -94,7 +98,11 @@ impl Calendar {
     /// `date` if it is a working day, otherwise the next one (民法典 Art. 203).
     pub fn next_working_day_on_or_after(&self, date: NaiveDate) -> DueDate {
         let confirmed = self.is_confirmed(date.year());
-        let mut walk = Walk { calendar: self, day: date, confirmed };
+        let mut walk = Walk {
+            calendar: self,
+            day: date,
+            confirmed,
+        };
         while !self.is_working_day(walk.day) {
             if !walk.step() {
                 return DueDate::SATURATED;
@@ -129,7 +137,10 @@ impl Calendar {
 
 impl DueDate {
     /// What a count returns when it runs past the last representable date.
-    const SATURATED: Self = Self { date: NaiveDate::MAX, confirmed: false };
+    const SATURATED: Self = Self {
+        date: NaiveDate::MAX,
+        confirmed: false,
+    };
 }
 
 /// A day-by-day walk that remembers whether every day it looked at had a schedule.
@@ -166,7 +177,10 @@ impl Walk<'_> {
     }
 
     fn due(&self) -> DueDate {
-        DueDate { date: self.day, confirmed: self.confirmed }
+        DueDate {
+            date: self.day,
+            confirmed: self.confirmed,
+        }
     }
 }
 
@@ -204,20 +218,50 @@ mod tests {
     fn the_day_of_acceptance_is_not_counted() {
         let calendar = calendar();
         let due = calendar.add_working_days(date(2026, 2, 13), 1);
-        assert_eq!(due, DueDate { date: date(2026, 2, 14), confirmed: true });
+        assert_eq!(
+            due,
+            DueDate {
+                date: date(2026, 2, 14),
+                confirmed: true
+            }
+        );
         let due = calendar.add_working_days(date(2026, 2, 14), 1);
-        assert_eq!(due, DueDate { date: date(2026, 2, 24), confirmed: true });
+        assert_eq!(
+            due,
+            DueDate {
+                date: date(2026, 2, 24),
+                confirmed: true
+            }
+        );
         let due = calendar.add_working_days(date(2026, 2, 14), 0);
-        assert_eq!(due, DueDate { date: date(2026, 2, 14), confirmed: true });
+        assert_eq!(
+            due,
+            DueDate {
+                date: date(2026, 2, 14),
+                confirmed: true
+            }
+        );
     }
 
     #[test]
     fn days_in_unloaded_years_are_unconfirmed() {
         let calendar = calendar();
         let due = calendar.add_working_days(date(2026, 12, 31), 1);
-        assert_eq!(due, DueDate { date: date(2027, 1, 1), confirmed: false });
+        assert_eq!(
+            due,
+            DueDate {
+                date: date(2027, 1, 1),
+                confirmed: false
+            }
+        );
         let due = calendar.next_working_day_on_or_after(date(2025, 12, 27));
-        assert_eq!(due, DueDate { date: date(2025, 12, 29), confirmed: false });
+        assert_eq!(
+            due,
+            DueDate {
+                date: date(2025, 12, 29),
+                confirmed: false
+            }
+        );
     }
 
     #[test]
@@ -240,24 +284,42 @@ mod tests {
         let calendar = calendar();
         let due = calendar.add_working_days(date(2026, 1, 1), u32::MAX);
         assert_eq!(due, DueDate::SATURATED);
-        assert_eq!(calendar.add_working_days(NaiveDate::MAX, 1), DueDate::SATURATED);
-        assert_eq!(Calendar::new(vec![]).unwrap().add_working_days(date(1, 1, 1), u32::MAX).date,
-            NaiveDate::MAX);
+        assert_eq!(
+            calendar.add_working_days(NaiveDate::MAX, 1),
+            DueDate::SATURATED
+        );
+        assert_eq!(
+            Calendar::new(vec![])
+                .unwrap()
+                .add_working_days(date(1, 1, 1), u32::MAX)
+                .date,
+            NaiveDate::MAX
+        );
     }
 
     #[test]
     fn rejects_a_year_given_twice() {
-        let twice = vec![calendar().schedules[&2026].clone(), calendar().schedules[&2026].clone()];
-        assert_eq!(Calendar::new(twice), Err(CalendarError::DuplicateYear(2026)));
+        let twice = vec![
+            calendar().schedules[&2026].clone(),
+            calendar().schedules[&2026].clone(),
+        ];
+        assert_eq!(
+            Calendar::new(twice),
+            Err(CalendarError::DuplicateYear(2026))
+        );
     }
 
     #[test]
     fn warns_in_december_about_next_year() {
         let calendar = calendar();
         assert_eq!(calendar.missing_next_year_warning(date(2026, 11, 30)), None);
-        let warning = calendar.missing_next_year_warning(date(2026, 12, 1)).unwrap();
+        let warning = calendar
+            .missing_next_year_warning(date(2026, 12, 1))
+            .unwrap();
         assert!(warning.contains("2027"), "{warning}");
-        let warning = calendar.missing_next_year_warning(date(2027, 3, 1)).unwrap();
+        let warning = calendar
+            .missing_next_year_warning(date(2027, 3, 1))
+            .unwrap();
         assert!(warning.contains("2027"), "{warning}");
     }
 
@@ -266,6 +328,9 @@ mod tests {
         assert_eq!(calendar().years(), [2026]);
         assert!(calendar().is_confirmed(2026));
         assert!(!calendar().is_confirmed(2025));
-        assert_eq!(calendar().schedule(2026).map(|s| s.source.as_str()), Some("test"));
+        assert_eq!(
+            calendar().schedule(2026).map(|s| s.source.as_str()),
+            Some("test")
+        );
     }
 }

@@ -23,14 +23,16 @@ pub(crate) fn parse_iso(text: &str) -> Option<NaiveDate> {
 ///
 /// Saturates at the last representable date instead of failing.
 pub(crate) fn add_months(date: NaiveDate, months: u32) -> NaiveDate {
-    date.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
+    date.checked_add_months(Months::new(months))
+        .unwrap_or(NaiveDate::MAX)
 }
 
 /// Subtracts whole months with the same clamping as [`add_months`].
 ///
 /// Saturates at the first representable date instead of failing.
 pub(crate) fn sub_months(date: NaiveDate, months: u32) -> NaiveDate {
-    date.checked_sub_months(Months::new(months)).unwrap_or(NaiveDate::MIN)
+    date.checked_sub_months(Months::new(months))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// Adds one year, so 2024-02-29 becomes 2025-02-28.
@@ -48,8 +50,18 @@ mod tests {
 
     #[test]
     fn parse_iso_accepts_only_the_strict_shape() {
-        assert_eq!(parse_iso("2026-03-10"), NaiveDate::from_ymd_opt(2026, 3, 10));
-        for bad in ["2026-3-10", "2026/03/10", "20260310", "2026-02-30", " 2026-03-10", "２０２６-03-10"] {
+        assert_eq!(
+            parse_iso("2026-03-10"),
+            NaiveDate::from_ymd_opt(2026, 3, 10)
+        );
+        for bad in [
+            "2026-3-10",
+            "2026/03/10",
+            "20260310",
+            "2026-02-30",
+            " 2026-03-10",
+            "２０２６-03-10",
+        ] {
             assert_eq!(parse_iso(bad), None, "{bad}");
         }
     }

@@ -28,7 +28,11 @@ impl PermitKind {
 
     /// The permit a holder of this kind carries.
     pub fn of_holder(holder: HolderKind) -> Self {
-        if holder.is_hong_kong_macao_taiwan() { Self::HongKongMacaoTaiwan } else { Self::Residence }
+        if holder.is_hong_kong_macao_taiwan() {
+            Self::HongKongMacaoTaiwan
+        } else {
+            Self::Residence
+        }
     }
 
     /// Years of validity from issue or from the last endorsement.
@@ -162,7 +166,9 @@ pub fn first_valid_until(issued_on: NaiveDate) -> NaiveDate {
 /// The day a permit's use is suspended (使用功能中止) when not endorsed: the day after
 /// `valid_until`.
 pub fn suspended_from(valid_until: NaiveDate) -> NaiveDate {
-    valid_until.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX)
+    valid_until
+        .checked_add_days(Days::new(1))
+        .unwrap_or(NaiveDate::MAX)
 }
 
 /// Assesses an application made on `applied_on` with the default [`Switches`].
@@ -193,10 +199,16 @@ pub fn assess_with(
         return window.refused(Refusal::NoAnnualEndorsement);
     }
     if applied_on < window.window_opens {
-        return Assessment { outcome: Outcome::TooEarly, ..window };
+        return Assessment {
+            outcome: Outcome::TooEarly,
+            ..window
+        };
     }
     if applied_on <= valid_until {
-        return Assessment { new_valid_until: Some(add_year(valid_until)), ..window };
+        return Assessment {
+            new_valid_until: Some(add_year(valid_until)),
+            ..window
+        };
     }
     if is_too_late(valid_until, applied_on, switches) {
         return window.refused(Refusal::ReregistrationRequired);
@@ -211,7 +223,11 @@ pub fn assess_with(
 
 impl Assessment {
     fn refused(self, refusal: Refusal) -> Self {
-        Self { outcome: Outcome::Refused, refusal: Some(refusal), ..self }
+        Self {
+            outcome: Outcome::Refused,
+            refusal: Some(refusal),
+            ..self
+        }
     }
 }
 
@@ -235,7 +251,10 @@ mod tests {
         let valid_until = date(2026, 3, 10);
         let opening = assess(valid_until, date(2026, 2, 10), PermitKind::Residence);
         assert_eq!(opening.outcome, Outcome::OnTime);
-        assert_eq!((opening.window_opens, opening.window_closes), (date(2026, 2, 10), valid_until));
+        assert_eq!(
+            (opening.window_opens, opening.window_closes),
+            (date(2026, 2, 10), valid_until)
+        );
         assert_eq!(opening.new_valid_until, Some(date(2027, 3, 10)));
         let closing = assess(valid_until, valid_until, PermitKind::Residence);
         assert_eq!(closing.outcome, Outcome::OnTime);
@@ -252,10 +271,14 @@ mod tests {
 
     #[test]
     fn window_opening_clamps_to_the_month_end() {
-        assert_eq!(assess(date(2026, 3, 31), date(2026, 3, 1), PermitKind::Residence)
-            .window_opens, date(2026, 2, 28));
-        assert_eq!(assess(date(2024, 3, 31), date(2024, 3, 1), PermitKind::Residence)
-            .window_opens, date(2024, 2, 29));
+        assert_eq!(
+            assess(date(2026, 3, 31), date(2026, 3, 1), PermitKind::Residence).window_opens,
+            date(2026, 2, 28)
+        );
+        assert_eq!(
+            assess(date(2024, 3, 31), date(2024, 3, 1), PermitKind::Residence).window_opens,
+            date(2024, 2, 29)
+        );
     }
 
     #[test]
@@ -269,11 +292,18 @@ mod tests {
 
     #[test]
     fn hong_kong_macao_taiwan_permits_are_refused() {
-        let refused = assess(date(2026, 3, 10), date(2026, 3, 1), PermitKind::HongKongMacaoTaiwan);
+        let refused = assess(
+            date(2026, 3, 10),
+            date(2026, 3, 1),
+            PermitKind::HongKongMacaoTaiwan,
+        );
         assert_eq!(refused.outcome, Outcome::Refused);
         assert_eq!(refused.refusal, Some(Refusal::NoAnnualEndorsement));
         assert_eq!(refused.new_valid_until, None);
-        assert_eq!(PermitKind::of_holder(HolderKind::Macao), PermitKind::HongKongMacaoTaiwan);
+        assert_eq!(
+            PermitKind::of_holder(HolderKind::Macao),
+            PermitKind::HongKongMacaoTaiwan
+        );
         assert_eq!(PermitKind::HongKongMacaoTaiwan.validity_years(), 5);
     }
 
@@ -281,16 +311,32 @@ mod tests {
     fn reregistration_switch_is_off_by_default() {
         let years_late = assess(date(2024, 3, 10), date(2026, 5, 20), PermitKind::Residence);
         assert_eq!(years_late.outcome, Outcome::Late);
-        assert_eq!(Switches::default().agent_for_adults, AgentPolicy::GuardianOrCloseRelative);
+        assert_eq!(
+            Switches::default().agent_for_adults,
+            AgentPolicy::GuardianOrCloseRelative
+        );
     }
 
     #[test]
     fn reregistration_switch_refuses_more_than_its_months_late() {
-        let switches = Switches { reregister_after_months_late: Some(6), ..Switches::default() };
+        let switches = Switches {
+            reregister_after_months_late: Some(6),
+            ..Switches::default()
+        };
         let valid_until = date(2026, 3, 31);
-        let at_limit = assess_with(valid_until, date(2026, 9, 30), PermitKind::Residence, &switches);
+        let at_limit = assess_with(
+            valid_until,
+            date(2026, 9, 30),
+            PermitKind::Residence,
+            &switches,
+        );
         assert_eq!(at_limit.outcome, Outcome::Late);
-        let over = assess_with(valid_until, date(2026, 10, 1), PermitKind::Residence, &switches);
+        let over = assess_with(
+            valid_until,
+            date(2026, 10, 1),
+            PermitKind::Residence,
+            &switches,
+        );
         assert_eq!(over.outcome, Outcome::Refused);
         assert_eq!(over.refusal, Some(Refusal::ReregistrationRequired));
         assert_eq!(over.residence_counted_from, None);
@@ -320,9 +366,12 @@ mod tests {
 
     #[test]
     fn switches_deserialize_with_defaults() {
-        let switches: Switches = serde_json::from_str(r#"{"reregister_after_months_late": 6}"#)
-            .unwrap();
-        assert_eq!(switches.agent_for_adults, AgentPolicy::GuardianOrCloseRelative);
+        let switches: Switches =
+            serde_json::from_str(r#"{"reregister_after_months_late": 6}"#).unwrap();
+        assert_eq!(
+            switches.agent_for_adults,
+            AgentPolicy::GuardianOrCloseRelative
+        );
         assert_eq!(switches.reregister_after_months_late, Some(6));
     }
 }

@@ -16,8 +16,16 @@ const CHECK_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8,
 const CHECK_CHARS: [u8; 11] = *b"10X98765432";
 
 /// Province-level codes allowed as the first two digits, as inclusive ranges.
-const PROVINCE_CODES: [(u8, u8); 8] =
-    [(11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (71, 71), (81, 83)];
+const PROVINCE_CODES: [(u8, u8); 8] = [
+    (11, 15),
+    (21, 23),
+    (31, 37),
+    (41, 46),
+    (50, 54),
+    (61, 65),
+    (71, 71),
+    (81, 83),
+];
 
 /// Why a string is not a usable identity number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
@@ -158,7 +166,11 @@ impl IdNumber {
     pub fn sex(&self) -> Sex {
         let digit = self.text.as_bytes().get(16).copied().unwrap_or(b'0');
         // ASCII '0' is even, so the byte has the parity of the digit.
-        if digit % 2 == 1 { Sex::Male } else { Sex::Female }
+        if digit % 2 == 1 {
+            Sex::Male
+        } else {
+            Sex::Female
+        }
     }
 
     /// Citizen or Hong Kong, Macao or Taiwan resident, from the first six digits.
@@ -195,10 +207,13 @@ fn normalize(raw: &str) -> Result<String, IdNumberError> {
         return Err(IdNumberError::Legacy15);
     }
     let bytes = trimmed.as_bytes();
-    let (Some((last, digits)), 18) = (bytes.split_last(), bytes.len()) else {
-        return Err(IdNumberError::Format);
-    };
-    if !digits.iter().all(u8::is_ascii_digit) || !(last.is_ascii_digit() || *last == b'X' || *last == b'x') {
+    let is_check_x = |i: usize, b: u8| i == 17 && matches!(b, b'X' | b'x');
+    let shape_ok = bytes.len() == 18
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || is_check_x(i, *b));
+    if !shape_ok {
         return Err(IdNumberError::Format);
     }
     Ok(trimmed.to_ascii_uppercase())
@@ -206,8 +221,14 @@ fn normalize(raw: &str) -> Result<String, IdNumberError> {
 
 fn check_region(text: &str) -> Result<(), IdNumberError> {
     let province: u8 = text.get(0..2).and_then(|p| p.parse().ok()).unwrap_or(0);
-    let known = PROVINCE_CODES.iter().any(|(low, high)| (*low..=*high).contains(&province));
-    if known { Ok(()) } else { Err(IdNumberError::Region) }
+    let known = PROVINCE_CODES
+        .iter()
+        .any(|(low, high)| (*low..=*high).contains(&province));
+    if known {
+        Ok(())
+    } else {
+        Err(IdNumberError::Region)
+    }
 }
 
 fn read_birth_date(text: &str) -> Option<NaiveDate> {
@@ -272,21 +293,33 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        for raw in ["", "41172119900101123", "4117211990010112377", "41172119900101123Y",
-            "4117211990010X1237", "４11721199001011237", "411721 199001011237"]
-        {
+        for raw in [
+            "",
+            "41172119900101123",
+            "4117211990010112377",
+            "41172119900101123Y",
+            "4117211990010X1237",
+            "４11721199001011237",
+            "411721 199001011237",
+        ] {
             assert_eq!(IdNumber::parse(raw), Err(IdNumberError::Format), "{raw:?}");
         }
     }
 
     #[test]
     fn rejects_legacy_fifteen_digit_numbers() {
-        assert_eq!(IdNumber::parse(" 412824900101123 "), Err(IdNumberError::Legacy15));
+        assert_eq!(
+            IdNumber::parse(" 412824900101123 "),
+            Err(IdNumberError::Legacy15)
+        );
     }
 
     #[test]
     fn region_is_checked_before_date_and_checksum() {
-        assert_eq!(IdNumber::parse("99172119900230123X"), Err(IdNumberError::Region));
+        assert_eq!(
+            IdNumber::parse("99172119900230123X"),
+            Err(IdNumberError::Region)
+        );
         for province in ["10", "16", "24", "38", "47", "55", "66", "72", "80", "84"] {
             let raw = complete(&format!("{province}172119900101123"));
             assert_eq!(IdNumber::parse(&raw), Err(IdNumberError::Region), "{raw}");
@@ -311,9 +344,18 @@ mod tests {
 
     #[test]
     fn birth_date_must_be_real() {
-        assert_eq!(IdNumber::parse(&complete("41172119000229123")), Err(IdNumberError::BirthDate));
-        assert_eq!(IdNumber::parse(&complete("41172119901301123")), Err(IdNumberError::BirthDate));
-        assert_eq!(IdNumber::parse("411721199002301230"), Err(IdNumberError::BirthDate));
+        assert_eq!(
+            IdNumber::parse(&complete("41172119000229123")),
+            Err(IdNumberError::BirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse(&complete("41172119901301123")),
+            Err(IdNumberError::BirthDate)
+        );
+        assert_eq!(
+            IdNumber::parse("411721199002301230"),
+            Err(IdNumberError::BirthDate)
+        );
         let leap = IdNumber::parse(&complete("41172120000229123")).unwrap();
         assert_eq!(leap.birth_date(), date(2000, 2, 29));
     }
@@ -323,12 +365,18 @@ mod tests {
         let raw = complete("41172120260601123");
         assert!(IdNumber::parse(&raw).is_ok());
         assert!(IdNumber::parse_on(&raw, date(2026, 6, 1)).is_ok());
-        assert_eq!(IdNumber::parse_on(&raw, date(2026, 5, 31)), Err(IdNumberError::BirthDate));
+        assert_eq!(
+            IdNumber::parse_on(&raw, date(2026, 5, 31)),
+            Err(IdNumberError::BirthDate)
+        );
     }
 
     #[test]
     fn checksum_is_verified() {
-        assert_eq!(IdNumber::parse("411721199001011230"), Err(IdNumberError::Checksum));
+        assert_eq!(
+            IdNumber::parse("411721199001011230"),
+            Err(IdNumberError::Checksum)
+        );
     }
 
     #[test]
@@ -341,7 +389,10 @@ mod tests {
         ] {
             let number = IdNumber::parse(&complete(&format!("{prefix}19950315004"))).unwrap();
             assert_eq!(number.holder_kind(), kind);
-            assert_eq!(kind.is_hong_kong_macao_taiwan(), kind != HolderKind::Citizen);
+            assert_eq!(
+                kind.is_hong_kong_macao_taiwan(),
+                kind != HolderKind::Citizen
+            );
         }
     }
 
@@ -373,7 +424,10 @@ mod tests {
             IdNumberError::Legacy15,
         ]
         .map(|e| e.code());
-        assert_eq!(codes, ["format", "region", "birth_date", "checksum", "legacy_15"]);
+        assert_eq!(
+            codes,
+            ["format", "region", "birth_date", "checksum", "legacy_15"]
+        );
         assert_eq!([Sex::Male.code(), Sex::Female.code()], ["male", "female"]);
     }
 }

@@ -19,7 +19,13 @@ pub fn mask_id_number(raw: &str) -> String {
     let tail_start = length - KEEP_TAIL;
     raw.chars()
         .enumerate()
-        .map(|(i, c)| if i < KEEP_HEAD || i >= tail_start { c } else { '*' })
+        .map(|(i, c)| {
+            if i < KEEP_HEAD || i >= tail_start {
+                c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -42,7 +48,10 @@ mod tests {
 
     #[test]
     fn counts_characters_not_bytes() {
-        assert_eq!(mask_id_number("河南省西平县五沟营镇人民政府"), "河南省西平县****人民政府");
+        assert_eq!(
+            mask_id_number("河南省西平县五沟营镇人民政府"),
+            "河南省西平县****人民政府"
+        );
         assert_eq!(mask_id_number("身份证"), "***");
     }
 }

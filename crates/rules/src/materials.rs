@@ -30,8 +30,11 @@ pub enum MaterialKind {
 }
 
 /// Any one of these proves the ground for residence.
-pub const PROOFS_OF_GROUND: [MaterialKind; 3] =
-    [MaterialKind::ProofOfResidence, MaterialKind::ProofOfEmployment, MaterialKind::ProofOfStudy];
+pub const PROOFS_OF_GROUND: [MaterialKind; 3] = [
+    MaterialKind::ProofOfResidence,
+    MaterialKind::ProofOfEmployment,
+    MaterialKind::ProofOfStudy,
+];
 
 impl MaterialKind {
     /// Stable snake_case code, e.g. `proof_of_residence`.
@@ -112,13 +115,22 @@ pub struct AgentInfo {
 pub fn missing(provided: &[MaterialKind], agent: Option<&AgentInfo>) -> Vec<MissingItem> {
     let lacks = |kind: &MaterialKind| !provided.contains(kind);
     let principal = [MaterialKind::ResidencePermit, MaterialKind::IdCard];
-    let mut items: Vec<_> = principal.into_iter().filter(lacks).map(MissingItem::Material).collect();
+    let mut items: Vec<_> = principal
+        .into_iter()
+        .filter(lacks)
+        .map(MissingItem::Material)
+        .collect();
     if PROOFS_OF_GROUND.iter().all(lacks) {
         items.push(MissingItem::OneOf(PROOFS_OF_GROUND.to_vec()));
     }
     if agent.is_some() {
         let agent_documents = [MaterialKind::AgentIdCard, MaterialKind::ProofOfRelationship];
-        items.extend(agent_documents.into_iter().filter(lacks).map(MissingItem::Material));
+        items.extend(
+            agent_documents
+                .into_iter()
+                .filter(lacks)
+                .map(MissingItem::Material),
+        );
     }
     items
 }
@@ -132,7 +144,10 @@ pub fn agent_allowed(
     relation: AgentRelation,
     switches: &Switches,
 ) -> Result<(), Refusal> {
-    let family = matches!(relation, AgentRelation::Guardian | AgentRelation::CloseRelative);
+    let family = matches!(
+        relation,
+        AgentRelation::Guardian | AgentRelation::CloseRelative
+    );
     let policy = if principal_age < AGENT_ALWAYS_ALLOWED_UNDER_AGE {
         AgentPolicy::GuardianOrCloseRelative
     } else {
@@ -151,12 +166,20 @@ mod tests {
     use super::*;
     use MaterialKind::*;
 
-    const GUARDIAN: AgentInfo = AgentInfo { relation: AgentRelation::Guardian };
+    const GUARDIAN: AgentInfo = AgentInfo {
+        relation: AgentRelation::Guardian,
+    };
 
     #[test]
     fn complete_application_misses_nothing() {
         assert_eq!(missing(&[ResidencePermit, IdCard, ProofOfStudy], None), []);
-        let with_agent = [ProofOfRelationship, AgentIdCard, ProofOfEmployment, IdCard, ResidencePermit];
+        let with_agent = [
+            ProofOfRelationship,
+            AgentIdCard,
+            ProofOfEmployment,
+            IdCard,
+            ResidencePermit,
+        ];
         assert_eq!(missing(&with_agent, Some(&GUARDIAN)), []);
     }
 
@@ -184,32 +207,62 @@ mod tests {
             ]
         );
         let line = items.get(1).unwrap().name_zh();
-        assert!(line.starts_with("合法稳定住所证明") && line.ends_with("（任选其一）"), "{line}");
+        assert!(
+            line.starts_with("合法稳定住所证明") && line.ends_with("（任选其一）"),
+            "{line}"
+        );
     }
 
     #[test]
     fn minors_may_use_a_guardian_or_close_relative_only() {
-        let open = Switches { agent_for_adults: AgentPolicy::AnyAgent, ..Switches::default() };
+        let open = Switches {
+            agent_for_adults: AgentPolicy::AnyAgent,
+            ..Switches::default()
+        };
         assert_eq!(agent_allowed(15, AgentRelation::Guardian, &open), Ok(()));
-        assert_eq!(agent_allowed(15, AgentRelation::CloseRelative, &Switches::default()), Ok(()));
-        assert_eq!(agent_allowed(15, AgentRelation::Other, &open), Err(Refusal::AgentNotAllowed));
+        assert_eq!(
+            agent_allowed(15, AgentRelation::CloseRelative, &Switches::default()),
+            Ok(())
+        );
+        assert_eq!(
+            agent_allowed(15, AgentRelation::Other, &open),
+            Err(Refusal::AgentNotAllowed)
+        );
     }
 
     #[test]
     fn adults_follow_the_switch() {
         let default = Switches::default();
-        assert_eq!(agent_allowed(16, AgentRelation::CloseRelative, &default), Ok(()));
-        assert_eq!(agent_allowed(40, AgentRelation::Other, &default), Err(Refusal::AgentNotAllowed));
-        let strict = Switches { agent_for_adults: AgentPolicy::InPersonOnly, ..default };
+        assert_eq!(
+            agent_allowed(16, AgentRelation::CloseRelative, &default),
+            Ok(())
+        );
+        assert_eq!(
+            agent_allowed(40, AgentRelation::Other, &default),
+            Err(Refusal::AgentNotAllowed)
+        );
+        let strict = Switches {
+            agent_for_adults: AgentPolicy::InPersonOnly,
+            ..default
+        };
         assert_eq!(agent_allowed(15, AgentRelation::Guardian, &strict), Ok(()));
-        assert_eq!(agent_allowed(16, AgentRelation::Guardian, &strict), Err(Refusal::InPersonRequired));
-        let open = Switches { agent_for_adults: AgentPolicy::AnyAgent, ..default };
+        assert_eq!(
+            agent_allowed(16, AgentRelation::Guardian, &strict),
+            Err(Refusal::InPersonRequired)
+        );
+        let open = Switches {
+            agent_for_adults: AgentPolicy::AnyAgent,
+            ..default
+        };
         assert_eq!(agent_allowed(40, AgentRelation::Other, &open), Ok(()));
     }
 
     #[test]
     fn codes_are_snake_case() {
         assert_eq!(ProofOfRelationship.code(), "proof_of_relationship");
-        assert_eq!(serde_json::to_value(AgentIdCard).unwrap(), AgentIdCard.code());
+        assert_eq!(
+            serde_json::to_value(AgentIdCard).unwrap(),
+            AgentIdCard.code()
+        );
     }
 }

@@ -128,7 +128,12 @@ impl YearSchedule {
             .enumerate()
             .map(|(index, value)| parse_date(&format!("makeup_working_days[{index}]"), value))
             .collect::<Result<Vec<_>, _>>()?;
-        let schedule = Self { year: file.year, holidays, makeup_working_days, source: file.source };
+        let schedule = Self {
+            year: file.year,
+            holidays,
+            makeup_working_days,
+            source: file.source,
+        };
         schedule.validate()?;
         Ok(schedule.sorted())
     }
@@ -145,7 +150,12 @@ impl YearSchedule {
         }
         let holidays: BTreeSet<_> = self.holidays.iter().collect();
         for (index, date) in self.makeup_working_days.iter().enumerate() {
-            check_makeup_day(&format!("makeup_working_days[{index}]"), *date, self.year, &holidays)?;
+            check_makeup_day(
+                &format!("makeup_working_days[{index}]"),
+                *date,
+                self.year,
+                &holidays,
+            )?;
         }
         Ok(())
     }
@@ -171,7 +181,11 @@ impl YearSchedule {
 }
 
 fn check_year(year: i32) -> Result<(), CalendarError> {
-    if (1..=9999).contains(&year) { Ok(()) } else { Err(CalendarError::Year(year)) }
+    if (1..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(CalendarError::Year(year))
+    }
 }
 
 fn parse_date(field: &str, value: &str) -> Result<NaiveDate, CalendarError> {
@@ -185,7 +199,11 @@ fn check_in_year(field: &str, date: NaiveDate, year: i32) -> Result<(), Calendar
     if date.year() == year {
         return Ok(());
     }
-    Err(CalendarError::OutsideYear { field: field.to_owned(), date, year })
+    Err(CalendarError::OutsideYear {
+        field: field.to_owned(),
+        date,
+        year,
+    })
 }
 
 fn check_makeup_day(
@@ -261,7 +279,10 @@ mod tests {
         assert_eq!(schedule.holidays.len(), 9 + 3 + 1);
         assert_eq!(schedule.holidays.first(), Some(&date("2026-01-01")));
         assert_eq!(schedule.holidays.last(), Some(&date("2026-05-01")));
-        assert_eq!(schedule.makeup_working_days, [date("2026-01-04"), date("2026-02-14")]);
+        assert_eq!(
+            schedule.makeup_working_days,
+            [date("2026-01-04"), date("2026-02-14")]
+        );
     }
 
     #[test]
@@ -272,9 +293,15 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            CalendarError::Date { field: "holidays[0] (元旦).to".into(), value: "2026-02-30".into() }
+            CalendarError::Date {
+                field: "holidays[0] (元旦).to".into(),
+                value: "2026-02-30".into()
+            }
         );
-        assert!(err.to_string().starts_with("holidays[0] (元旦).to: expected"));
+        assert!(
+            err.to_string()
+                .starts_with("holidays[0] (元旦).to: expected")
+        );
     }
 
     #[test]
@@ -292,7 +319,9 @@ mod tests {
         let err = YearSchedule::from_toml(&with(
             r#"holidays = [{ from = "2026-10-07", to = "2026-10-01" }]"#,
         ));
-        assert!(matches!(err, Err(CalendarError::Unordered { field, .. }) if field == "holidays[0]"));
+        assert!(
+            matches!(err, Err(CalendarError::Unordered { field, .. }) if field == "holidays[0]")
+        );
     }
 
     #[test]
@@ -321,12 +350,24 @@ mod tests {
             YearSchedule::from_toml(&with("makeup_days = []")),
             Err(CalendarError::Toml(_))
         ));
-        assert!(matches!(YearSchedule::from_toml("year = 2026"), Err(CalendarError::Toml(_))));
-        assert!(matches!(YearSchedule::from_toml("year = ["), Err(CalendarError::Toml(_))));
+        assert!(matches!(
+            YearSchedule::from_toml("year = 2026"),
+            Err(CalendarError::Toml(_))
+        ));
+        assert!(matches!(
+            YearSchedule::from_toml("year = ["),
+            Err(CalendarError::Toml(_))
+        ));
         let empty_source = "year = 2026\nsource = \" \"";
-        assert_eq!(YearSchedule::from_toml(empty_source), Err(CalendarError::MissingSource));
+        assert_eq!(
+            YearSchedule::from_toml(empty_source),
+            Err(CalendarError::MissingSource)
+        );
         let huge_year = "year = 300000\nsource = \"x\"";
-        assert_eq!(YearSchedule::from_toml(huge_year), Err(CalendarError::Year(300000)));
+        assert_eq!(
+            YearSchedule::from_toml(huge_year),
+            Err(CalendarError::Year(300000))
+        );
     }
 
     #[test]
@@ -337,6 +378,9 @@ mod tests {
             makeup_working_days: vec![],
             source: "test".into(),
         };
-        assert!(matches!(schedule.validate(), Err(CalendarError::OutsideYear { .. })));
+        assert!(matches!(
+            schedule.validate(),
+            Err(CalendarError::OutsideYear { .. })
+        ));
     }
 }

@@ -29,7 +29,11 @@ fn shared_rule_cases_pass() {
         }
         checked += 1;
     }
-    assert!(failures.is_empty(), "{} of {checked} cases failed:\n{}", failures.len(),
-        failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 0, "no cases in {}", path.display());
 }

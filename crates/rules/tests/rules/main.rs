@@ -27,7 +27,9 @@ fn date(text: &str) -> NaiveDate {
 /// trying every candidate so the tests do not restate the algorithm.
 fn with_check_char(first17: &str) -> String {
     let candidates = "0123456789X".chars().map(|c| format!("{first17}{c}"));
-    let valid: Vec<_> = candidates.filter(|raw| IdNumber::parse(raw).is_ok()).collect();
+    let valid: Vec<_> = candidates
+        .filter(|raw| IdNumber::parse(raw).is_ok())
+        .collect();
     assert_eq!(valid.len(), 1, "exactly one check character fits {first17}");
     valid.into_iter().next().unwrap()
 }

@@ -1,0 +1,95 @@
+//! Settings shared by every service: flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use residence_item::ServiceItem;
+use residence_rules::calendar::{Calendar, YearSchedule};
+
+/// Flags every service accepts. Each flag can also come from the environment variable named.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CommonArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "RESIDENCE_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Database URL (`sqlite://…` or `postgres://…`). A per-service variable
+    /// `RESIDENCE_<SERVICE>_DATABASE_URL` wins over this one. Without either, a SQLite file
+    /// named after the service in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for SQLite files and other local state.
+    #[arg(long, env = "RESIDENCE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// The service item definition.
+    #[arg(long, env = "RESIDENCE_SERVICE_ITEM", default_value = "deploy/service-item.toml")]
+    pub service_item: PathBuf,
+
+    /// Directory of holiday calendars, one `YYYY.toml` per year.
+    #[arg(long, env = "RESIDENCE_CALENDAR_DIR", default_value = "deploy/calendars")]
+    pub calendar_dir: PathBuf,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "RESIDENCE_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
+}
+
+impl CommonArgs {
+    /// The gRPC address, or the service's default port on loopback.
+    pub fn grpc_addr_or(&self, default_port: u16) -> SocketAddr {
+        self.grpc_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)))
+    }
+
+    /// Loads and validates the service item; an error names the bad field.
+    pub fn load_item(&self) -> anyhow::Result<ServiceItem> {
+        ServiceItem::load(&self.service_item)
+            .with_context(|| format!("service item {} is not usable", self.service_item.display()))
+    }
+
+    /// Loads every `YYYY.toml` in the calendar directory.
+    pub fn load_calendar(&self) -> anyhow::Result<Calendar> {
+        load_calendar(&self.calendar_dir)
+    }
+
+    /// The database URL for `service`: the per-service variable, then `--database-url`, then a
+    /// SQLite file in the data directory.
+    pub fn database_url(&self, service: &str) -> String {
+        let variable = format!("RESIDENCE_{}_DATABASE_URL", service.to_uppercase());
+        if let Ok(url) = std::env::var(variable)
+            && !url.trim().is_empty()
+        {
+            return url;
+        }
+        if let Some(url) = &self.database_url {
+            return url.clone();
+        }
+        let file = self.data_dir.join(format!("{service}.db"));
+        format!("sqlite://{}?mode=rwc", file.display())
+    }
+}
+
+/// Loads every `YYYY.toml` in `dir` into a calendar. Years without a file are computed from
+/// weekends alone and reported as unconfirmed.
+pub fn load_calendar(dir: &std::path::Path) -> anyhow::Result<Calendar> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read calendar directory {}", dir.display()))?;
+    let mut schedules = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read calendar {}", path.display()))?;
+            let schedule = YearSchedule::from_toml(&text)
+                .with_context(|| format!("calendar {} is not valid", path.display()))?;
+            schedules.push(schedule);
+        }
+    }
+    Calendar::new(schedules).context("calendars do not fit together")
+}

@@ -1,0 +1,90 @@
+//! Intake's tables: cases, their steps, and the case number sequence.
+
+/// One application and where it stands.
+pub mod case {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub case_number: String,
+        #[sea_orm(unique)]
+        pub client_request_id: String,
+        /// SHA-256 of the submitted request, to tell a retry from a reused request id.
+        pub request_digest: String,
+        pub channel: String,
+        /// A `CaseStatus` name in snake case, e.g. `accepted`.
+        #[sea_orm(indexed)]
+        pub status: String,
+        pub is_final: bool,
+        pub delivery_method: String,
+        pub masked_id_number: String,
+        /// The application as later stages need it (JSON). Holds personal data.
+        // TODO(privacy): encrypt this column at rest with a key read from a file, and look
+        // holders up by a keyed hash of the ID number instead.
+        #[sea_orm(column_type = "Text")]
+        pub application: String,
+        /// Materials on file, as a JSON array of material codes.
+        #[sea_orm(column_type = "Text")]
+        pub materials: String,
+        /// Refusal reasons or missing materials, as a JSON array of reasons.
+        #[sea_orm(column_type = "Text")]
+        pub reasons: String,
+        pub received_at: DateTimeUtc,
+        pub accepted_at: Option<DateTimeUtc>,
+        pub due_on: Option<Date>,
+        pub due_on_confirmed: bool,
+        pub closed_at: Option<DateTimeUtc>,
+        pub new_valid_until: Option<Date>,
+        pub parcel_reference: Option<String>,
+        pub license_identifier: Option<String>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Every step of every case, append-only.
+pub mod step {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_steps")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(indexed)]
+        pub case_number: String,
+        pub status: String,
+        pub note: String,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The last case sequence number issued per day; numbers are never reused.
+pub mod sequence {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_sequences")]
+    pub struct Model {
+        /// `YYYYMMDD`, China time.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: String,
+        pub last: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,34 @@
+//! Intake's schema.
+
+use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
+use sea_orm_migration::prelude::*;
+
+use crate::entity::{case, sequence, step};
+
+/// Runs intake's migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateCases)]
+    }
+}
+
+struct CreateCases;
+
+impl MigrationName for CreateCases {
+    fn name(&self) -> &str {
+        "m20261201_000002_create_cases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCases {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, case::Entity).await?;
+        create_table_for(manager, step::Entity).await?;
+        create_table_for(manager, sequence::Entity).await
+    }
+}
