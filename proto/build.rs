@@ -20,7 +20,10 @@ fn main() -> anyhow::Result<()> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     let descriptors = protox::compile(PROTOS, [&manifest_dir])?;
-    std::fs::write(out_dir.join("residence_v1_descriptor.bin"), descriptors.encode_to_vec())?;
+    std::fs::write(
+        out_dir.join("residence_v1_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
 
     tonic_prost_build::configure()
         .build_client(true)

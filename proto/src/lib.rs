@@ -3,7 +3,10 @@
 //! The `.proto` files beside this crate are compiled on every build, so the Rust types can never
 //! drift from them.
 
-#![allow(clippy::doc_lazy_continuation, reason = "generated code copies proto comments as is")]
+#![allow(
+    clippy::doc_lazy_continuation,
+    reason = "generated code copies proto comments as is"
+)]
 
 /// The `residence.v1` package.
 pub mod v1 {

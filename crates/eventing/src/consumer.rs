@@ -58,7 +58,10 @@ impl Incoming {
     fn from_message(message: &jetstream::Message) -> Self {
         let headers = message.headers.clone();
         let header = |name: &str| {
-            headers.as_ref().and_then(|map| map.get(name)).map(|value| value.to_string())
+            headers
+                .as_ref()
+                .and_then(|map| map.get(name))
+                .map(|value| value.to_string())
         };
         let info = message.info().ok();
         let fallback_id = info
@@ -66,7 +69,9 @@ impl Incoming {
             .map(|info| format!("{}:{}", info.stream, info.stream_sequence))
             .unwrap_or_else(|| format!("unsequenced:{}", uuid::Uuid::now_v7()));
         Self {
-            id: header(header::ID).or_else(|| header(header::MSG_ID)).unwrap_or(fallback_id),
+            id: header(header::ID)
+                .or_else(|| header(header::MSG_ID))
+                .unwrap_or(fallback_id),
             subject: message.subject.to_string(),
             case_number: header(header::SUBJECT),
             payload: message.payload.clone(),
@@ -78,7 +83,10 @@ impl Incoming {
     /// Decodes the JSON payload; a payload that does not decode is poison.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Outcome> {
         serde_json::from_slice(&self.payload).map_err(|error| {
-            Outcome::Poison(format!("payload is not a valid {}: {error}", short_type::<T>()))
+            Outcome::Poison(format!(
+                "payload is not a valid {}: {error}",
+                short_type::<T>()
+            ))
         })
     }
 }
@@ -116,7 +124,10 @@ impl ConsumerSpec {
         Self {
             durable: durable.to_owned(),
             stream: stream.to_owned(),
-            subjects: subjects.iter().map(|subject| (*subject).to_owned()).collect(),
+            subjects: subjects
+                .iter()
+                .map(|subject| (*subject).to_owned())
+                .collect(),
             max_deliver: 8,
             ack_wait: Duration::from_secs(30),
         }
@@ -212,7 +223,9 @@ async fn process<H: Handler>(
     crate::trace::adopt_parent(&span, event.headers.as_ref());
 
     let outcome = handler.handle(&event).instrument(span.clone()).await;
-    settle(jetstream, spec, &message, &event, outcome).instrument(span).await;
+    settle(jetstream, spec, &message, &event, outcome)
+        .instrument(span)
+        .await;
 }
 
 async fn settle(
@@ -230,7 +243,9 @@ async fn settle(
         }
         Outcome::Retry(reason) => {
             tracing::debug!(%reason, "event will be retried");
-            message.ack_with(AckKind::Nak(Some(backoff(event.delivered)))).await
+            message
+                .ack_with(AckKind::Nak(Some(backoff(event.delivered))))
+                .await
         }
         Outcome::Poison(reason) => dead_letter(jetstream, spec, message, event, &reason).await,
     };
@@ -243,7 +258,9 @@ async fn settle(
 /// Redelivery delay after the `delivered`-th failed attempt.
 fn backoff(delivered: i64) -> Duration {
     const STEPS_MS: [u64; 6] = [200, 1_000, 2_000, 5_000, 10_000, 30_000];
-    let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(0).min(STEPS_MS.len() - 1);
+    let index = usize::try_from(delivered.saturating_sub(1))
+        .unwrap_or(0)
+        .min(STEPS_MS.len() - 1);
     Duration::from_millis(STEPS_MS[index])
 }
 
@@ -255,7 +272,10 @@ async fn dead_letter(
     reason: &str,
 ) -> Result<(), async_nats::Error> {
     let mut headers = event.headers.clone().unwrap_or_default();
-    headers.insert(header::MSG_ID, format!("deadletter:{}:{}", spec.durable, event.id).as_str());
+    headers.insert(
+        header::MSG_ID,
+        format!("deadletter:{}:{}", spec.durable, event.id).as_str(),
+    );
     headers.insert("x-dead-letter-reason", header_safe(reason).as_str());
     headers.insert("x-dead-letter-consumer", spec.durable.as_str());
     headers.insert("x-original-subject", event.subject.as_str());
@@ -264,7 +284,10 @@ async fn dead_letter(
 
     let subject = residence_events::dead_letter_subject(&spec.durable);
     let published = async {
-        jetstream.publish_with_headers(subject, headers, event.payload.clone()).await?.await?;
+        jetstream
+            .publish_with_headers(subject, headers, event.payload.clone())
+            .await?
+            .await?;
         Ok::<(), async_nats::Error>(())
     }
     .await;
@@ -275,14 +298,19 @@ async fn dead_letter(
         }
         Err(error) => {
             tracing::warn!(%error, "could not dead-letter event; it will be redelivered");
-            message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+            message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await
         }
     }
 }
 
 /// Header values may not contain control characters; keep them short as well.
 fn header_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect()
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
 }
 
 #[cfg(test)]
@@ -301,4 +329,33 @@ mod tests {
     fn header_values_lose_control_characters() {
         assert_eq!(header_safe("a\r\nb"), "a  b");
     }
+}
+
+/// Records that `consumer` processed `event_id`, inside the transaction that applies the
+/// event's effects. Returns false when it was processed before: the caller then changes
+/// nothing and acknowledges.
+pub async fn claim<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    consumer: &str,
+    event_id: &str,
+) -> Result<bool, sea_orm::DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    use sea_orm::{EntityTrait, Set};
+
+    use crate::entity::inbox;
+
+    let row = inbox::ActiveModel {
+        consumer: Set(consumer.to_owned()),
+        event_id: Set(event_id.to_owned()),
+        processed_at: Set(chrono::Utc::now()),
+    };
+    let inserted = inbox::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([inbox::Column::Consumer, inbox::Column::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(inserted == 1)
 }

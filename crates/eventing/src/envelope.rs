@@ -48,8 +48,9 @@ impl Envelope {
 
     /// The headers to publish: the envelope, `Nats-Msg-Id` and the current trace context.
     pub fn headers(&self) -> BTreeMap<String, String> {
-        let mut headers: BTreeMap<String, String> =
-            crate::trace::current_context_headers().into_iter().collect();
+        let mut headers: BTreeMap<String, String> = crate::trace::current_context_headers()
+            .into_iter()
+            .collect();
         headers.insert(header::ID.into(), self.id.clone());
         headers.insert(header::MSG_ID.into(), self.id.clone());
         headers.insert(header::SPEC_VERSION.into(), SPEC_VERSION.into());

@@ -24,8 +24,12 @@ impl MigrationTrait for CreateOutboxAndInbox {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(inbox::Entity).to_owned()).await?;
-        manager.drop_table(Table::drop().table(outbox::Entity).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(inbox::Entity).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(outbox::Entity).to_owned())
+            .await
     }
 }
 
@@ -37,9 +41,18 @@ pub async fn create_table_for<E: EntityTrait>(
     entity: E,
 ) -> Result<(), DbErr> {
     let schema = Schema::new(manager.get_database_backend());
-    manager.create_table(schema.create_table_from_entity(entity).if_not_exists().to_owned()).await?;
+    manager
+        .create_table(
+            schema
+                .create_table_from_entity(entity)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
     for mut index in schema.create_index_from_entity(entity) {
-        manager.create_index(index.if_not_exists().to_owned()).await?;
+        manager
+            .create_index(index.if_not_exists().to_owned())
+            .await?;
     }
     Ok(())
 }

@@ -16,7 +16,9 @@ pub struct OutboxWriter {
 impl OutboxWriter {
     /// A writer for the service named `service` (source `/residence/{service}`).
     pub fn new(service: &str) -> Self {
-        Self { source: format!("/residence/{service}") }
+        Self {
+            source: format!("/residence/{service}"),
+        }
     }
 
     /// Enqueues an internal event of `event_type` about `case_number`.
@@ -27,8 +29,15 @@ impl OutboxWriter {
         case_number: &str,
         payload: &T,
     ) -> Result<Envelope, DbErr> {
-        enqueue(txn, &self.source, event_type.subject, event_type.name(), case_number, payload)
-            .await
+        enqueue(
+            txn,
+            &self.source,
+            event_type.subject,
+            event_type.name(),
+            case_number,
+            payload,
+        )
+        .await
     }
 
     /// Enqueues a partner-facing message on `subject` (its type is the subject too).

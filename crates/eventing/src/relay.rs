@@ -139,7 +139,9 @@ impl Relay {
         let mut first_error = None;
         for (id, ack) in pending {
             let acked = match ack {
-                Ok(future) => future.await.map_err(|error| RelayError::Publish(error.to_string())),
+                Ok(future) => future
+                    .await
+                    .map_err(|error| RelayError::Publish(error.to_string())),
                 Err(error) => Err(error),
             };
             match acked {

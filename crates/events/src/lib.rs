@@ -86,8 +86,14 @@ pub mod logistics {
     pub const ALL_STATUS: &str = "logistics.v1.*.status.>";
 
     /// Statuses a partner may report.
-    pub const STATUSES: &[&str] =
-        &["accepted", "picked_up", "in_transit", "delivered", "failed", "returned"];
+    pub const STATUSES: &[&str] = &[
+        "accepted",
+        "picked_up",
+        "in_transit",
+        "delivered",
+        "failed",
+        "returned",
+    ];
 }
 
 /// Partner-facing subjects for e-license platforms (JSON, documented in the AsyncAPI file).

@@ -12,11 +12,17 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ItemError {
     #[error("cannot read service item file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("service item is not valid TOML or misses a field: {0}")]
     Parse(#[from] toml::de::Error),
     #[error("service item field `{field}` {problem}")]
-    Invalid { field: &'static str, problem: String },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 /// The whole definition.
@@ -155,8 +161,10 @@ pub const STAGE_CODES: [&str; 5] = ["receive", "accept", "review", "decide", "de
 impl ServiceItem {
     /// Reads and validates the definition at `path`.
     pub fn load(path: &Path) -> Result<Self, ItemError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ItemError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ItemError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -178,14 +186,21 @@ impl ServiceItem {
         not_blank("result_name", &self.result_name)?;
         alphanumeric("codes.implementation", &self.codes.implementation, 20..=40)?;
         alphanumeric("codes.business_item", &self.codes.business_item, 20..=40)?;
-        alphanumeric("codes.local_implementation", &self.codes.local_implementation, 8..=40)?;
+        alphanumeric(
+            "codes.local_implementation",
+            &self.codes.local_implementation,
+            8..=40,
+        )?;
         self.validate_body()?;
         self.validate_time_limits()?;
         self.validate_channels_and_delivery()?;
         self.validate_stages()?;
         self.validate_materials()?;
         not_blank("legal_basis.endorsement", &self.legal_basis.endorsement)?;
-        not_blank("legal_basis.address_change", &self.legal_basis.address_change)?;
+        not_blank(
+            "legal_basis.address_change",
+            &self.legal_basis.address_change,
+        )?;
         not_blank("legal_basis.denial", &self.legal_basis.denial)
     }
 
@@ -196,9 +211,15 @@ impl ServiceItem {
         if body.region_code.len() != 6 || !body.region_code.bytes().all(|b| b.is_ascii_digit()) {
             return invalid("implementing_body.region_code", "must be 6 digits");
         }
-        not_blank("implementing_body.issuing_authority", &body.issuing_authority)?;
+        not_blank(
+            "implementing_body.issuing_authority",
+            &body.issuing_authority,
+        )?;
         if body.jurisdiction.is_empty() || body.jurisdiction.iter().any(|p| p.trim().is_empty()) {
-            return invalid("implementing_body.jurisdiction", "must list at least one place name");
+            return invalid(
+                "implementing_body.jurisdiction",
+                "must list at least one place name",
+            );
         }
         Ok(())
     }
@@ -230,7 +251,9 @@ impl ServiceItem {
         let partner = &self.delivery.courier_partner;
         let token_ok = !partner.is_empty()
             && partner.len() <= 32
-            && partner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && partner
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if self.delivery.courier && !token_ok {
             return invalid(
                 "delivery.courier_partner",
@@ -241,9 +264,16 @@ impl ServiceItem {
     }
 
     fn validate_stages(&self) -> Result<(), ItemError> {
-        let codes: Vec<&str> = self.stages.iter().map(|stage| stage.code.as_str()).collect();
+        let codes: Vec<&str> = self
+            .stages
+            .iter()
+            .map(|stage| stage.code.as_str())
+            .collect();
         if codes != STAGE_CODES {
-            return invalid("stages", &format!("must be, in order, {}", STAGE_CODES.join(", ")));
+            return invalid(
+                "stages",
+                &format!("must be, in order, {}", STAGE_CODES.join(", ")),
+            );
         }
         if self.stages.iter().any(|stage| stage.name.trim().is_empty()) {
             return invalid("stages.name", "must not be empty");
@@ -270,15 +300,25 @@ impl ServiceItem {
             }
             not_blank("materials.name", &material.name)?;
         }
-        if !self.materials.iter().any(|m| m.required == Requirement::Always) {
-            return invalid("materials", "must list at least one material required always");
+        if !self
+            .materials
+            .iter()
+            .any(|m| m.required == Requirement::Always)
+        {
+            return invalid(
+                "materials",
+                "must list at least one material required always",
+            );
         }
         Ok(())
     }
 }
 
 fn invalid<T>(field: &'static str, problem: &str) -> Result<T, ItemError> {
-    Err(ItemError::Invalid { field, problem: problem.to_owned() })
+    Err(ItemError::Invalid {
+        field,
+        problem: problem.to_owned(),
+    })
 }
 
 fn not_blank(field: &'static str, value: &str) -> Result<(), ItemError> {
@@ -325,7 +365,9 @@ mod tests {
     fn error_for(from: &str, to: &str) -> String {
         let text = SHIPPED.replacen(from, to, 1);
         assert_ne!(text, SHIPPED, "replacement must apply");
-        ServiceItem::parse(&text).expect_err("must be rejected").to_string()
+        ServiceItem::parse(&text)
+            .expect_err("must be rejected")
+            .to_string()
     }
 
     #[test]
@@ -334,7 +376,10 @@ mod tests {
         assert!(zero.contains("time_limits.legal_working_days"), "{zero}");
         let promised = error_for("promised_working_days = 1", "promised_working_days = 3");
         assert!(promised.contains("promised_working_days"), "{promised}");
-        let code = error_for("credit_code = \"114128240059672296\"", "credit_code = \"11\"");
+        let code = error_for(
+            "credit_code = \"114128240059672296\"",
+            "credit_code = \"11\"",
+        );
         assert!(code.contains("implementing_body.credit_code"), "{code}");
         let partner = error_for("courier_partner = \"ems\"", "courier_partner = \"E M S\"");
         assert!(partner.contains("delivery.courier_partner"), "{partner}");
@@ -344,7 +389,10 @@ mod tests {
     fn missing_and_unknown_fields_are_named() {
         let missing = error_for("result_name = \"居住证\"\n", "");
         assert!(missing.contains("result_name"), "{missing}");
-        let unknown = error_for("name = \"居住证签注\"", "name = \"居住证签注\"\ncolour = \"red\"");
+        let unknown = error_for(
+            "name = \"居住证签注\"",
+            "name = \"居住证签注\"\ncolour = \"red\"",
+        );
         assert!(unknown.contains("colour"), "{unknown}");
         let typed = error_for("legal_working_days = 1", "legal_working_days = \"one\"");
         assert!(typed.contains("legal_working_days"), "{typed}");

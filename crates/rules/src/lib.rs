@@ -15,6 +15,7 @@
 
 pub mod address_change;
 pub mod calendar;
+pub mod check_character;
 mod dates;
 pub mod endorsement;
 pub mod eval;

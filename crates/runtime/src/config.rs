@@ -29,11 +29,19 @@ pub struct CommonArgs {
     pub data_dir: PathBuf,
 
     /// The service item definition.
-    #[arg(long, env = "RESIDENCE_SERVICE_ITEM", default_value = "deploy/service-item.toml")]
+    #[arg(
+        long,
+        env = "RESIDENCE_SERVICE_ITEM",
+        default_value = "deploy/service-item.toml"
+    )]
     pub service_item: PathBuf,
 
     /// Directory of holiday calendars, one `YYYY.toml` per year.
-    #[arg(long, env = "RESIDENCE_CALENDAR_DIR", default_value = "deploy/calendars")]
+    #[arg(
+        long,
+        env = "RESIDENCE_CALENDAR_DIR",
+        default_value = "deploy/calendars"
+    )]
     pub calendar_dir: PathBuf,
 
     /// Log format: `text` or `json`.
@@ -44,7 +52,8 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// The gRPC address, or the service's default port on loopback.
     pub fn grpc_addr_or(&self, default_port: u16) -> SocketAddr {
-        self.grpc_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)))
+        self.grpc_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], default_port)))
     }
 
     /// Loads and validates the service item; an error names the bad field.

@@ -46,8 +46,9 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
 async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
     let schema = service.replace('-', "_");
     let bootstrap = Database::connect(quiet(ConnectOptions::new(url))).await?;
-    let created =
-        bootstrap.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).await;
+    let created = bootstrap
+        .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .await;
     match created {
         Ok(_) => {}
         // Two replicas creating the schema at once: the loser sees a duplicate error.
@@ -57,17 +58,24 @@ async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseCo
     bootstrap.close().await?;
 
     let mut options = quiet(ConnectOptions::new(url));
-    options.max_connections(10).min_connections(1).set_schema_search_path(schema);
+    options
+        .max_connections(10)
+        .min_connections(1)
+        .set_schema_search_path(schema);
     Ok(Database::connect(options).await?)
 }
 
 fn quiet(mut options: ConnectOptions) -> ConnectOptions {
-    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+    options
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(30));
     options
 }
 
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }

@@ -31,8 +31,11 @@ impl Violations {
         if self.fields.is_empty() {
             return Ok(());
         }
-        let summary: Vec<String> =
-            self.fields.iter().map(|(field, reason)| format!("{field}: {reason}")).collect();
+        let summary: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(field, reason)| format!("{field}: {reason}"))
+            .collect();
         let mut details = ErrorDetails::new();
         for (field, reason) in &self.fields {
             details.add_bad_request_violation(field.clone(), reason.clone());
@@ -91,8 +94,15 @@ pub fn case_number(field: &str, value: &str, violations: &mut Violations) -> Str
     let value = value.trim();
     if value.is_empty() {
         violations.add(field, "must not be empty");
-    } else if value.len() > 64 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        violations.add(field, "must be a case number: up to 64 letters, digits and '-'");
+    } else if value.len() > 64
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        violations.add(
+            field,
+            "must be a case number: up to 64 letters, digits and '-'",
+        );
     }
     value.to_owned()
 }

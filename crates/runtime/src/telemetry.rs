@@ -44,11 +44,13 @@ pub fn init(service: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned());
     // TODO(telemetry): export spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; until
     // then spans only carry trace context from hop to hop.
-    let provider = SdkTracerProvider::builder().with_resource(resource.build()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource.build())
+        .build();
     let tracer = provider.tracer(service.to_owned());
 
-    let log_filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    let log_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -64,6 +66,9 @@ pub fn init(service: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(EnvFilter::new(SPAN_FILTER));
-    tracing_subscriber::registry().with(logs).with(spans).try_init()?;
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()?;
     Ok(Telemetry { provider })
 }

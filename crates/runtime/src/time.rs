@@ -19,5 +19,7 @@ pub fn china_today() -> NaiveDate {
 
 /// `instant` as RFC 3339 in China time, for people and API responses.
 pub fn china_rfc3339(instant: DateTime<Utc>) -> String {
-    instant.with_timezone(&china()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    instant
+        .with_timezone(&china())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }

@@ -12,7 +12,10 @@ pub fn line(value: &str, min: usize, max: usize) -> Result<String, Problem> {
         return Err("must not be empty or whitespace".into());
     }
     if let Some(bad) = trimmed.chars().find(|c| is_hidden(*c)) {
-        return Err(format!("must not contain control or invisible characters (U+{:04X})", bad as u32));
+        return Err(format!(
+            "must not contain control or invisible characters (U+{:04X})",
+            bad as u32
+        ));
     }
     let length = trimmed.chars().count();
     if length < min || length > max {
@@ -36,7 +39,8 @@ pub fn mobile_phone(value: &str) -> Result<String, Problem> {
     if phone.chars().any(|c| c.is_numeric() && !c.is_ascii_digit()) {
         return Err("must use ASCII digits, not full-width ones".into());
     }
-    let ok = phone.len() == 11 && phone.starts_with('1') && phone.bytes().all(|b| b.is_ascii_digit());
+    let ok =
+        phone.len() == 11 && phone.starts_with('1') && phone.bytes().all(|b| b.is_ascii_digit());
     if !ok {
         return Err("must be an 11-digit mainland mobile number starting with 1".into());
     }
@@ -83,7 +87,11 @@ mod tests {
         assert!(person_name("王2").is_err());
         assert!(person_name("王２").is_err());
         assert_eq!(mobile_phone("13800000000").unwrap(), "13800000000");
-        assert!(mobile_phone("１３８００００００００").unwrap_err().contains("full-width"));
+        assert!(
+            mobile_phone("１３８００００００００")
+                .unwrap_err()
+                .contains("full-width")
+        );
         assert!(mobile_phone("23800000000").is_err());
     }
 

@@ -9,18 +9,31 @@ use residence_rules::id_number::{IdNumber, IdNumberError};
 use residence_rules::materials::{AgentRelation, MaterialKind};
 use residence_runtime::grpc::Violations;
 use residence_runtime::validate;
+use serde::{Deserialize, Serialize};
+
+impl Submission {
+    /// The holder's ID number, or why it is not a valid one.
+    pub fn holder_id(&self) -> Result<IdNumber, IdNumberError> {
+        IdNumber::parse(&self.id_number)
+    }
+}
+
+impl AgentInput {
+    /// The agent's ID number, or why it is not a valid one.
+    pub fn id(&self) -> Result<IdNumber, IdNumberError> {
+        IdNumber::parse(&self.id_number)
+    }
+}
 
 /// A submission whose fields are each well formed. Whether it can be accepted is the verdict's
 /// business, not this module's.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Submission {
     pub client_request_id: String,
     pub channel: Channel,
     pub name: String,
-    /// The parsed ID number, or why it is not a valid one (a refusal, not a malformed request).
-    pub id_number: Result<IdNumber, IdNumberError>,
-    /// The ID number as given, trimmed; only for the record.
-    pub id_number_raw: String,
+    /// The ID number as given, trimmed. Whether it is valid is decided by the verdict.
+    pub id_number: String,
     pub phone: String,
     pub permit_valid_until: NaiveDate,
     pub residence_address: String,
@@ -31,10 +44,10 @@ pub struct Submission {
 }
 
 /// Someone submitting on the holder's behalf.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AgentInput {
     pub name: String,
-    pub id_number: Result<IdNumber, IdNumberError>,
+    pub id_number: String,
     pub phone: String,
     pub relation: AgentRelation,
 }
@@ -52,23 +65,44 @@ pub fn submission(
     if request.applicant.is_none() {
         v.add("applicant", "is required");
     }
-    let name = check(&mut v, "applicant.name", validate::person_name(&applicant.name));
-    let (id_number, id_number_raw) = id_number("applicant.id_number", &applicant.id_number, &mut v);
-    let phone = check(&mut v, "applicant.phone", validate::mobile_phone(&applicant.phone));
+    let name = check(
+        &mut v,
+        "applicant.name",
+        validate::person_name(&applicant.name),
+    );
+    let id_number = id_number("applicant.id_number", &applicant.id_number, &mut v);
+    let phone = check(
+        &mut v,
+        "applicant.phone",
+        validate::mobile_phone(&applicant.phone),
+    );
 
     let permit_valid_until = match &request.permit {
         None => {
             v.add("permit", "is required");
             None
         }
-        Some(permit) => check(&mut v, "permit.valid_until", validate::date(&permit.valid_until)),
+        Some(permit) => check(
+            &mut v,
+            "permit.valid_until",
+            validate::date(&permit.valid_until),
+        ),
     };
-    let residence_address =
-        check(&mut v, "residence_address", validate::line(&request.residence_address, 5, 120));
-    let address_change = request.address_change.as_ref().and_then(|c| address_change(c, &mut v));
+    let residence_address = check(
+        &mut v,
+        "residence_address",
+        validate::line(&request.residence_address, 5, 120),
+    );
+    let address_change = request
+        .address_change
+        .as_ref()
+        .and_then(|c| address_change(c, &mut v));
     let delivery = delivery(request.delivery.as_ref(), item, &mut v);
     let materials = materials(&request.materials, "materials", &mut v);
-    let agent = request.agent.as_ref().and_then(|agent| agent_input(agent, &mut v));
+    let agent = request
+        .agent
+        .as_ref()
+        .and_then(|agent| agent_input(agent, &mut v));
 
     v.into_result()?;
     // Every Option below is Some once there are no violations.
@@ -78,7 +112,6 @@ pub fn submission(
         channel: channel.ok_or_else(missing)?,
         name: name.ok_or_else(missing)?,
         id_number,
-        id_number_raw,
         phone: phone.ok_or_else(missing)?,
         permit_valid_until: permit_valid_until.ok_or_else(missing)?,
         residence_address: residence_address.ok_or_else(missing)?,
@@ -108,9 +141,14 @@ fn check<T>(v: &mut Violations, field: &str, result: Result<T, String>) -> Optio
 
 fn client_request_id(value: &str, v: &mut Violations) -> String {
     let ok = (8..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !ok {
-        v.add("client_request_id", "must be 8 to 64 characters of A-Z, a-z, 0-9, '-' and '_'");
+        v.add(
+            "client_request_id",
+            "must be 8 to 64 characters of A-Z, a-z, 0-9, '-' and '_'",
+        );
     }
     value.to_owned()
 }
@@ -135,7 +173,10 @@ fn channel(value: i32, item: &ServiceItem, v: &mut Violations) -> Option<Channel
         Channel::SelfServiceTerminal => item.channels.self_service_terminal,
     };
     if !offered {
-        v.add("channel", format!("{} is not offered for this service", channel.code()));
+        v.add(
+            "channel",
+            format!("{} is not offered for this service", channel.code()),
+        );
         return None;
     }
     Some(channel)
@@ -143,26 +184,38 @@ fn channel(value: i32, item: &ServiceItem, v: &mut Violations) -> Option<Channel
 
 /// An ID number that is not even shaped like one is a malformed request; one that is shaped
 /// right but fails a rule (check character, region, birth date, 15 digits) is refused later.
-fn id_number(
-    field: &str,
-    raw: &str,
-    v: &mut Violations,
-) -> (Result<IdNumber, IdNumberError>, String) {
+fn id_number(field: &str, raw: &str, v: &mut Violations) -> String {
     let trimmed = raw.trim().to_owned();
     if trimmed.is_empty() {
         v.add(field, "is required");
-    } else if trimmed.chars().any(|c| c.is_numeric() && !c.is_ascii_digit()) {
+    } else if trimmed
+        .chars()
+        .any(|c| c.is_numeric() && !c.is_ascii_digit())
+    {
         v.add(field, "must use ASCII digits, not full-width ones");
-    } else if !trimmed.chars().all(|c| c.is_ascii_digit() || c == 'x' || c == 'X') {
+    } else if !trimmed
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == 'x' || c == 'X')
+    {
         v.add(field, "must contain only digits and a final X");
     } else if trimmed.len() != 18 && trimmed.len() != 15 {
-        v.add(field, format!("must be 18 characters, got {}", trimmed.len()));
+        v.add(
+            field,
+            format!("must be 18 characters, got {}", trimmed.len()),
+        );
     }
-    (IdNumber::parse(&trimmed), trimmed)
+    trimmed
 }
 
-fn address_change(change: &pb::AddressChange, v: &mut Violations) -> Option<(NaiveDate, MoveScope)> {
-    let moved_on = check(v, "address_change.moved_on", validate::date(&change.moved_on));
+fn address_change(
+    change: &pb::AddressChange,
+    v: &mut Violations,
+) -> Option<(NaiveDate, MoveScope)> {
+    let moved_on = check(
+        v,
+        "address_change.moved_on",
+        validate::date(&change.moved_on),
+    );
     let scope = match pb::MoveScope::try_from(change.scope) {
         Ok(pb::MoveScope::WithinCounty) => Some(MoveScope::WithinCounty),
         Ok(pb::MoveScope::CrossCounty) => Some(MoveScope::CrossCounty),
@@ -171,7 +224,10 @@ fn address_change(change: &pb::AddressChange, v: &mut Violations) -> Option<(Nai
             None
         }
         Err(_) => {
-            v.add("address_change.scope", format!("unknown value {}", change.scope));
+            v.add(
+                "address_change.scope",
+                format!("unknown value {}", change.scope),
+            );
             None
         }
     };
@@ -191,7 +247,10 @@ fn delivery(
         Ok(pb::DeliveryMethod::Pickup) if item.delivery.pickup => DeliveryMethod::Pickup,
         Ok(pb::DeliveryMethod::Courier) if item.delivery.courier => DeliveryMethod::Courier,
         Ok(pb::DeliveryMethod::Pickup | pb::DeliveryMethod::Courier) => {
-            v.add("delivery.method", "this delivery method is not offered for this service");
+            v.add(
+                "delivery.method",
+                "this delivery method is not offered for this service",
+            );
             return None;
         }
         Ok(pb::DeliveryMethod::Unspecified) => {
@@ -199,23 +258,43 @@ fn delivery(
             return None;
         }
         Err(_) => {
-            v.add("delivery.method", format!("unknown value {}", delivery.method));
+            v.add(
+                "delivery.method",
+                format!("unknown value {}", delivery.method),
+            );
             return None;
         }
     };
     if method == DeliveryMethod::Pickup {
-        return Some(DeliveryRequest { method, recipient: None });
+        return Some(DeliveryRequest {
+            method,
+            recipient: None,
+        });
     }
-    let name = check(v, "delivery.recipient_name", validate::person_name(&delivery.recipient_name));
-    let phone =
-        check(v, "delivery.recipient_phone", validate::mobile_phone(&delivery.recipient_phone));
+    let name = check(
+        v,
+        "delivery.recipient_name",
+        validate::person_name(&delivery.recipient_name),
+    );
+    let phone = check(
+        v,
+        "delivery.recipient_phone",
+        validate::mobile_phone(&delivery.recipient_phone),
+    );
     let address = check(
         v,
         "delivery.recipient_address",
         validate::line(&delivery.recipient_address, 5, 120),
     );
-    let recipient = Recipient { name: name?, phone: phone?, address: address? };
-    Some(DeliveryRequest { method, recipient: Some(recipient) })
+    let recipient = Recipient {
+        name: name?,
+        phone: phone?,
+        address: address?,
+    };
+    Some(DeliveryRequest {
+        method,
+        recipient: Some(recipient),
+    })
 }
 
 fn materials(materials: &[pb::Material], field: &str, v: &mut Violations) -> Vec<MaterialKind> {
@@ -238,7 +317,10 @@ fn materials(materials: &[pb::Material], field: &str, v: &mut Violations) -> Vec
                 None
             }
             Err(_) => {
-                v.add(format!("{field}[{index}].kind"), format!("unknown value {}", material.kind));
+                v.add(
+                    format!("{field}[{index}].kind"),
+                    format!("unknown value {}", material.kind),
+                );
                 None
             }
         };
@@ -257,7 +339,7 @@ fn materials(materials: &[pb::Material], field: &str, v: &mut Violations) -> Vec
 
 fn agent_input(agent: &pb::Agent, v: &mut Violations) -> Option<AgentInput> {
     let name = check(v, "agent.name", validate::person_name(&agent.name));
-    let (id_number, _) = id_number("agent.id_number", &agent.id_number, v);
+    let id_number = id_number("agent.id_number", &agent.id_number, v);
     let phone = check(v, "agent.phone", validate::mobile_phone(&agent.phone));
     let relation = match pb::AgentRelation::try_from(agent.relation) {
         Ok(pb::AgentRelation::Guardian) => Some(AgentRelation::Guardian),
@@ -268,9 +350,17 @@ fn agent_input(agent: &pb::Agent, v: &mut Violations) -> Option<AgentInput> {
             None
         }
         Err(_) => {
-            v.add("agent.relation", format!("unknown value {}", agent.relation));
+            v.add(
+                "agent.relation",
+                format!("unknown value {}", agent.relation),
+            );
             None
         }
     };
-    Some(AgentInput { name: name?, id_number, phone: phone?, relation: relation? })
+    Some(AgentInput {
+        name: name?,
+        id_number,
+        phone: phone?,
+        relation: relation?,
+    })
 }

@@ -1,0 +1,200 @@
+//! The intake gRPC API.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use prost::Message;
+use residence_eventing::RelayHandle;
+use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
+use residence_runtime::grpc::{self, Violations, internal};
+use residence_runtime::time::{china_date, china_rfc3339};
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use crate::access::AccessCodes;
+use crate::entity::case;
+use crate::request;
+use crate::status;
+use crate::store::{self, Created, Store};
+
+/// Serves `residence.v1.IntakeService`.
+#[derive(Debug, Clone)]
+pub struct IntakeApi {
+    pub store: Store,
+    pub access: Arc<AccessCodes>,
+    pub relay: RelayHandle,
+}
+
+#[tonic::async_trait]
+impl IntakeService for IntakeApi {
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
+        let request = request.into_inner();
+        let submission = request::submission(&request, &self.store.item)?;
+        let digest = hex(&Sha256::digest(request.encode_to_vec()));
+        let now = Utc::now();
+        let switches = residence_rules::Switches::default();
+        let verdict = crate::verdict::assess(
+            &submission,
+            china_date(now),
+            &self.store.calendar,
+            &switches,
+        );
+
+        let created = self
+            .store
+            .create(&submission, &verdict, &digest, now)
+            .await
+            .map_err(internal)?;
+        let (case, replayed) = match created {
+            Created::New(case) => {
+                self.relay.notify();
+                tracing::info!(case.number = %case.case_number, status = %case.status, "application received");
+                (case, false)
+            }
+            Created::Replayed(case) => (case, true),
+            Created::Conflict => {
+                return Err(Status::already_exists(
+                    "client_request_id was already used for a different application",
+                ));
+            }
+        };
+        Ok(Response::new(self.submit_response(&case, replayed)))
+    }
+
+    async fn track_case(
+        &self,
+        request: Request<pb::TrackCaseRequest>,
+    ) -> Result<Response<pb::TrackCaseResponse>, Status> {
+        let request = request.into_inner();
+        let case = self
+            .authorised_case(&request.case_number, &request.access_code)
+            .await?;
+        let steps = self
+            .store
+            .steps(&case.case_number)
+            .await
+            .map_err(internal)?;
+        let history = steps
+            .iter()
+            .map(|step| pb::CaseStep {
+                status: status::to_proto(&step.status) as i32,
+                at: china_rfc3339(step.at),
+                note: step.note.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::TrackCaseResponse {
+            case_number: case.case_number.clone(),
+            status: status::to_proto(&case.status) as i32,
+            is_final: case.is_final,
+            channel: channel_to_proto(&case.channel) as i32,
+            delivery_method: method_to_proto(&case.delivery_method) as i32,
+            masked_id_number: case.masked_id_number.clone(),
+            received_at: china_rfc3339(case.received_at),
+            due_on: case.due_on.map(|d| d.to_string()).unwrap_or_default(),
+            reasons: reasons_to_proto(&case),
+            history,
+            new_valid_until: case
+                .new_valid_until
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            parcel_reference: case.parcel_reference.clone().unwrap_or_default(),
+            license_identifier: case.license_identifier.clone().unwrap_or_default(),
+        }))
+    }
+
+    async fn supplement_materials(
+        &self,
+        request: Request<pb::SupplementMaterialsRequest>,
+    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
+        let request = request.into_inner();
+        let case = self
+            .authorised_case(&request.case_number, &request.access_code)
+            .await?;
+        let supplied = request::supplement_materials(&request)?;
+        if case.status != status::SUPPLEMENT_REQUIRED {
+            return Err(Status::failed_precondition(format!(
+                "case is {}, not waiting for materials",
+                case.status
+            )));
+        }
+        let now = Utc::now();
+        let case = self
+            .store
+            .supplement(case, &supplied, china_date(now), now)
+            .await
+            .map_err(internal)?;
+        self.relay.notify();
+        tracing::info!(case.number = %case.case_number, status = %case.status, "materials supplemented");
+        Ok(Response::new(self.submit_response(&case, false)))
+    }
+}
+
+impl IntakeApi {
+    /// The case, if the access code opens it. A wrong code and an unknown case look the same.
+    async fn authorised_case(&self, number: &str, code: &str) -> Result<case::Model, Status> {
+        let mut v = Violations::default();
+        let number = grpc::case_number("case_number", number, &mut v);
+        if code.trim().is_empty() {
+            v.add("access_code", "must not be empty");
+        } else if code.len() > 32 {
+            v.add("access_code", "must be at most 32 characters");
+        }
+        v.into_result()?;
+        let not_found = || Status::not_found("no case with this number and access code");
+        if !self.access.verify(&number, code) {
+            return Err(not_found());
+        }
+        self.store
+            .by_number(&number)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)
+    }
+
+    fn submit_response(&self, case: &case::Model, replayed: bool) -> pb::SubmitApplicationResponse {
+        pb::SubmitApplicationResponse {
+            case_number: case.case_number.clone(),
+            access_code: self.access.code_for(&case.case_number),
+            status: status::to_proto(&case.status) as i32,
+            reasons: reasons_to_proto(case),
+            due_on: case.due_on.map(|d| d.to_string()).unwrap_or_default(),
+            due_on_confirmed: case.due_on_confirmed,
+            replayed,
+        }
+    }
+}
+
+fn reasons_to_proto(case: &case::Model) -> Vec<pb::Reason> {
+    store::reasons(case)
+        .into_iter()
+        .map(|reason| pb::Reason {
+            code: reason.code,
+            field: reason.field,
+            message: reason.message,
+        })
+        .collect()
+}
+
+fn channel_to_proto(code: &str) -> pb::Channel {
+    match code {
+        "window" => pb::Channel::Window,
+        "online" => pb::Channel::Online,
+        "self_service_terminal" => pb::Channel::SelfServiceTerminal,
+        _ => pb::Channel::Unspecified,
+    }
+}
+
+fn method_to_proto(code: &str) -> pb::DeliveryMethod {
+    match code {
+        "pickup" => pb::DeliveryMethod::Pickup,
+        "courier" => pb::DeliveryMethod::Courier,
+        _ => pb::DeliveryMethod::Unspecified,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,228 @@
+//! Following a case through the later stages: intake owns the case and its status, so it
+//! consumes what review, decision, delivery, courier and e-license report.
+
+use chrono::Utc;
+use residence_eventing::db::begin_write;
+use residence_eventing::{Handler, Incoming, Outcome};
+use residence_events::{self as events, DeliveryMethod, DeliveryOutcome};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
+
+use crate::entity::case;
+use crate::status;
+use crate::store::add_step;
+
+/// Durable consumer name.
+pub const CONSUMER: &str = "intake-case-progress";
+
+/// Subjects this consumer follows.
+pub const SUBJECTS: &[&str] = &[
+    events::REVIEW_COMPLETED.subject,
+    events::DECISION_APPROVED.subject,
+    events::DECISION_DENIED.subject,
+    events::DELIVERY_STARTED.subject,
+    events::DELIVERY_REROUTED.subject,
+    events::DELIVERY_COMPLETED.subject,
+    events::COURIER_DISPATCHED.subject,
+    events::LICENSE_ISSUED.subject,
+];
+
+/// What an event changes on a case.
+#[derive(Debug, Default)]
+struct Change {
+    status: Option<&'static str>,
+    new_valid_until: Option<chrono::NaiveDate>,
+    parcel_reference: Option<String>,
+    license_identifier: Option<String>,
+}
+
+/// Applies progress events to cases. Idempotent: each event is claimed in the inbox.
+#[derive(Debug)]
+pub struct ProgressHandler {
+    pub db: DatabaseConnection,
+}
+
+impl Handler for ProgressHandler {
+    async fn handle(&self, event: &Incoming) -> Outcome {
+        let (case_number, change) = match decode(event) {
+            Ok(decoded) => decoded,
+            Err(outcome) => return outcome,
+        };
+        match self.apply(event, &case_number, change).await {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+}
+
+impl ProgressHandler {
+    async fn apply(
+        &self,
+        event: &Incoming,
+        case_number: &str,
+        change: Change,
+    ) -> Result<Outcome, DbErr> {
+        let txn = begin_write(&self.db).await?;
+        if !residence_eventing::consumer::claim(&txn, CONSUMER, &event.id).await? {
+            txn.commit().await?;
+            return Ok(Outcome::Done);
+        }
+        let Some(case) = case::Entity::find_by_id(case_number.to_owned())
+            .one(&txn)
+            .await?
+        else {
+            return Ok(Outcome::Poison(format!("no case {case_number} in intake")));
+        };
+        let now = Utc::now();
+        let new_status = change.status.filter(|next| may_move(&case.status, next));
+        let mut active = case.into_active_model();
+        active.updated_at = Set(now);
+        if let Some(next) = new_status {
+            active.status = Set(next.to_owned());
+            if status::is_final(next) {
+                active.is_final = Set(true);
+                active.closed_at = Set(Some(now));
+            }
+        }
+        if let Some(date) = change.new_valid_until {
+            active.new_valid_until = Set(Some(date));
+        }
+        if let Some(parcel) = change.parcel_reference {
+            active.parcel_reference = Set(Some(parcel));
+        }
+        if let Some(identifier) = change.license_identifier {
+            active.license_identifier = Set(Some(identifier));
+        }
+        active.update(&txn).await?;
+        if let Some(next) = new_status {
+            add_step(&txn, case_number, next, now).await?;
+            if status::is_final(next) {
+                tracing::info!(case.number = %case_number, status = next, "case closed");
+            }
+        }
+        txn.commit().await?;
+        Ok(Outcome::Done)
+    }
+}
+
+/// Whether a case may move from `current` to `next`. Final cases never move; otherwise moves
+/// go forward only, except that a failed courier delivery goes back to the window.
+fn may_move(current: &str, next: &str) -> bool {
+    if status::is_final(current) || current == next {
+        return false;
+    }
+    rank(next) > rank(current) || (current == status::SHIPPED && next == status::READY_FOR_PICKUP)
+}
+
+fn rank(status: &str) -> u8 {
+    match status {
+        status::RECEIVED => 0,
+        status::SUPPLEMENT_REQUIRED => 1,
+        status::ACCEPTED => 2,
+        status::REVIEWED => 3,
+        status::APPROVED => 4,
+        status::READY_FOR_PICKUP => 5,
+        status::SHIPPED => 6,
+        _ => 9,
+    }
+}
+
+fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
+    let subject = event.subject.as_str();
+    let decoded = if subject == events::REVIEW_COMPLETED.subject {
+        let e: events::ReviewCompleted = event.json()?;
+        (
+            e.application.case_number,
+            Change {
+                status: Some(status::REVIEWED),
+                ..Change::default()
+            },
+        )
+    } else if subject == events::DECISION_APPROVED.subject {
+        let e: events::DecisionApproved = event.json()?;
+        let change = Change {
+            status: Some(status::APPROVED),
+            new_valid_until: Some(e.endorsement.valid_until),
+            ..Change::default()
+        };
+        (e.application.case_number, change)
+    } else if subject == events::DECISION_DENIED.subject {
+        let e: events::DecisionDenied = event.json()?;
+        (
+            e.case_number,
+            Change {
+                status: Some(status::DENIED),
+                ..Change::default()
+            },
+        )
+    } else if subject == events::DELIVERY_STARTED.subject {
+        let e: events::DeliveryStarted = event.json()?;
+        // A courier case shows as shipped once the courier service has dispatched it.
+        let next = (e.method == DeliveryMethod::Pickup).then_some(status::READY_FOR_PICKUP);
+        (
+            e.case_number,
+            Change {
+                status: next,
+                ..Change::default()
+            },
+        )
+    } else if subject == events::DELIVERY_REROUTED.subject {
+        let e: events::DeliveryRerouted = event.json()?;
+        (
+            e.case_number,
+            Change {
+                status: Some(status::READY_FOR_PICKUP),
+                ..Change::default()
+            },
+        )
+    } else if subject == events::DELIVERY_COMPLETED.subject {
+        let e: events::DeliveryCompleted = event.json()?;
+        let next = match e.outcome {
+            DeliveryOutcome::Delivered => status::DELIVERED,
+            DeliveryOutcome::Collected => status::COLLECTED,
+        };
+        (
+            e.case_number,
+            Change {
+                status: Some(next),
+                ..Change::default()
+            },
+        )
+    } else if subject == events::COURIER_DISPATCHED.subject {
+        let e: events::CourierDispatched = event.json()?;
+        let change = Change {
+            status: Some(status::SHIPPED),
+            parcel_reference: Some(e.parcel_reference),
+            ..Change::default()
+        };
+        (e.case_number, change)
+    } else if subject == events::LICENSE_ISSUED.subject {
+        let e: events::LicenseIssued = event.json()?;
+        (
+            e.case_number,
+            Change {
+                license_identifier: Some(e.identifier),
+                ..Change::default()
+            },
+        )
+    } else {
+        return Err(Outcome::Poison(format!("unexpected subject {subject}")));
+    };
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_only_move_forward_and_never_leave_a_final_status() {
+        assert!(may_move(status::ACCEPTED, status::REVIEWED));
+        assert!(may_move(status::APPROVED, status::SHIPPED));
+        assert!(may_move(status::SHIPPED, status::READY_FOR_PICKUP));
+        assert!(may_move(status::READY_FOR_PICKUP, status::COLLECTED));
+        assert!(!may_move(status::APPROVED, status::REVIEWED));
+        assert!(!may_move(status::DELIVERED, status::SHIPPED));
+        assert!(!may_move(status::DENIED, status::APPROVED));
+        assert!(!may_move(status::SHIPPED, status::SHIPPED));
+    }
+}

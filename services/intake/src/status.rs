@@ -1,0 +1,67 @@
+//! Case statuses as stored (snake case) and as the API shows them.
+
+use residence_proto::v1::CaseStatus;
+
+/// 收件.
+pub const RECEIVED: &str = "received";
+/// 受理.
+pub const ACCEPTED: &str = "accepted";
+/// 不予受理. Final.
+pub const REFUSED: &str = "refused";
+/// 补正: waiting for materials.
+pub const SUPPLEMENT_REQUIRED: &str = "supplement_required";
+/// 审核 done.
+pub const REVIEWED: &str = "reviewed";
+/// 决定: approved.
+pub const APPROVED: &str = "approved";
+/// 决定: denied. Final.
+pub const DENIED: &str = "denied";
+/// 送达: with the courier.
+pub const SHIPPED: &str = "shipped";
+/// 送达: at the window.
+pub const READY_FOR_PICKUP: &str = "ready_for_pickup";
+/// 送达: delivered. Final.
+pub const DELIVERED: &str = "delivered";
+/// 送达: collected. Final.
+pub const COLLECTED: &str = "collected";
+
+/// Whether a case in `status` is finished.
+pub fn is_final(status: &str) -> bool {
+    matches!(status, REFUSED | DENIED | DELIVERED | COLLECTED)
+}
+
+/// The API value of a stored status.
+pub fn to_proto(status: &str) -> CaseStatus {
+    match status {
+        RECEIVED => CaseStatus::Received,
+        ACCEPTED => CaseStatus::Accepted,
+        REFUSED => CaseStatus::Refused,
+        SUPPLEMENT_REQUIRED => CaseStatus::SupplementRequired,
+        REVIEWED => CaseStatus::Reviewed,
+        APPROVED => CaseStatus::Approved,
+        DENIED => CaseStatus::Denied,
+        SHIPPED => CaseStatus::Shipped,
+        READY_FOR_PICKUP => CaseStatus::ReadyForPickup,
+        DELIVERED => CaseStatus::Delivered,
+        COLLECTED => CaseStatus::Collected,
+        _ => CaseStatus::Unspecified,
+    }
+}
+
+/// Chinese note for a step.
+pub fn note(status: &str) -> &'static str {
+    match status {
+        RECEIVED => "已收件",
+        ACCEPTED => "已受理",
+        REFUSED => "不予受理",
+        SUPPLEMENT_REQUIRED => "需补正材料（一次性告知）",
+        REVIEWED => "审核完成",
+        APPROVED => "准予签注",
+        DENIED => "不予签注",
+        SHIPPED => "已交寄快递",
+        READY_FOR_PICKUP => "待窗口领取",
+        DELIVERED => "快递已签收",
+        COLLECTED => "已窗口领取",
+        _ => "",
+    }
+}
