@@ -1,0 +1,32 @@
+//! Decision's schema.
+
+use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
+use sea_orm_migration::prelude::*;
+
+use crate::entity::decision;
+
+/// Runs decision's migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateDecisions)]
+    }
+}
+
+struct CreateDecisions;
+
+impl MigrationName for CreateDecisions {
+    fn name(&self) -> &str {
+        "m20261201_000002_create_decisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateDecisions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, decision::Entity).await
+    }
+}

@@ -1,0 +1,32 @@
+//! Review's schema.
+
+use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
+use sea_orm_migration::prelude::*;
+
+use crate::entity::review;
+
+/// Runs review's migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateReviews)]
+    }
+}
+
+struct CreateReviews;
+
+impl MigrationName for CreateReviews {
+    fn name(&self) -> &str {
+        "m20261201_000002_create_reviews"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateReviews {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, review::Entity).await
+    }
+}
