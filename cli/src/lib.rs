@@ -1,0 +1,11 @@
+//! The operator CLI `residence`: evaluates the domain rules on JSON lines, starts the whole
+//! system on one machine, and drives it with synthetic applications to show and measure it.
+//!
+//! The [`system`], [`synthetic`] and [`summary`] modules also serve the cross-service tests.
+
+pub mod cli;
+pub mod demo;
+pub mod rules;
+pub mod summary;
+pub mod synthetic;
+pub mod system;
