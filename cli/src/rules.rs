@@ -88,7 +88,11 @@ mod tests {
         input.extend(b"\r\n");
         let answers = answers(&input);
         assert_eq!(answers.len(), 3);
-        assert!(answers.iter().all(|answer| answer["result"]["error"].is_string()));
+        assert!(
+            answers
+                .iter()
+                .all(|answer| answer["result"]["error"].is_string())
+        );
         assert_eq!(answers[2]["id"], 3);
     }
 }

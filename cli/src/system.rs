@@ -449,7 +449,9 @@ impl System {
 
     /// The last `lines` lines of the log of the process named `name`.
     pub fn log_tail(&self, name: &str, lines: usize) -> String {
-        self.process(name).map(|p| p.log_tail(lines)).unwrap_or_default()
+        self.process(name)
+            .map(|p| p.log_tail(lines))
+            .unwrap_or_default()
     }
 
     /// Where the summary reads from: the services' databases and the simulators' records.

@@ -79,7 +79,10 @@ pub fn surplus<K: Hash + Eq>(keys: impl IntoIterator<Item = K>) -> u64 {
 
 /// The count beyond one per group, given each group's size.
 pub fn surplus_of_counts(counts: impl IntoIterator<Item = u64>) -> u64 {
-    counts.into_iter().map(|count| count.saturating_sub(1)).sum()
+    counts
+        .into_iter()
+        .map(|count| count.saturating_sub(1))
+        .sum()
 }
 
 /// Reads a timestamp the way SQLite or PostgreSQL hand it back as text: RFC 3339, with a
@@ -187,10 +190,7 @@ mod tests {
         assert_eq!(postgres_utc, sqlite);
         let naive = parse_timestamp("2026-12-04 08:00:00.123456").unwrap();
         assert_eq!(naive, sqlite);
-        assert_eq!(
-            parse_timestamp("2026-12-04 08:00:00+00:00"),
-            Some(at(0, 0))
-        );
+        assert_eq!(parse_timestamp("2026-12-04 08:00:00+00:00"), Some(at(0, 0)));
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp(""), None);
     }

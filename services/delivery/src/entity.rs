@@ -15,6 +15,8 @@ pub mod delivery {
         #[sea_orm(indexed)]
         pub state: String,
         /// The courier recipient as JSON (name, phone, address). Holds personal data.
+        // TODO(privacy): encrypt this column at rest, with the same key handling as intake's
+        // application column.
         #[sea_orm(column_type = "Text", nullable)]
         pub recipient: Option<String>,
         /// The logistics partner's parcel reference, once the courier has reported on it.

@@ -45,11 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let relay_task = tokio::spawn(relay.run(shutdown.clone()));
     let outbox = OutboxWriter::new("delivery");
 
-    let decisions = ConsumerSpec::new(
-        decisions::CONSUMER,
-        streams::RESIDENCE,
-        decisions::SUBJECTS,
-    );
+    let decisions = ConsumerSpec::new(decisions::CONSUMER, streams::RESIDENCE, decisions::SUBJECTS);
     let decisions_task = tokio::spawn(run_consumer(
         messaging.jetstream.clone(),
         decisions,
@@ -77,8 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         store: store::Store { db, outbox },
         relay: relay_handle,
     };
-    let (_health, health_service) =
-        grpc::health::<DeliveryServiceServer<api::DeliveryApi>>().await;
+    let (_health, health_service) = grpc::health::<DeliveryServiceServer<api::DeliveryApi>>().await;
     tracing::info!(addr = %listener.local_addr()?, offers_courier, "delivery serving");
     tonic::transport::Server::builder()
         .add_service(health_service)

@@ -105,8 +105,10 @@ pub fn on_collection(state: &str) -> Result<CollectionEffect, &'static str> {
     match state {
         AWAITING_COLLECTION => Ok(CollectionEffect::Collect),
         COLLECTED => Ok(CollectionEffect::AlreadyCollected),
-        SHIPPED => Err("the permit is with the courier; it can be collected only after the \
-             courier reports that delivery failed"),
+        SHIPPED => Err(
+            "the permit is with the courier; it can be collected only after the \
+             courier reports that delivery failed",
+        ),
         DELIVERED => Err("the permit was delivered by courier; there is nothing to collect"),
         _ => Err("the delivery is in an unknown state"),
     }

@@ -37,9 +37,7 @@ fn fresh_serial() -> String {
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.trim().chars();
     match chars.next() {
-        Some(first) => std::iter::once(first)
-            .chain(chars.map(|_| '*'))
-            .collect(),
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
         None => String::new(),
     }
 }

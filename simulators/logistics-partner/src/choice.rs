@@ -80,7 +80,10 @@ mod tests {
     fn the_same_parcel_always_ends_the_same_way() {
         let plan = Plan::new(0.5, 42);
         for reference in references().take(200) {
-            assert_eq!(plan.ending(&reference), Plan::new(0.5, 42).ending(&reference));
+            assert_eq!(
+                plan.ending(&reference),
+                Plan::new(0.5, 42).ending(&reference)
+            );
         }
     }
 
@@ -118,7 +121,8 @@ mod tests {
     fn every_reason_gets_used() {
         let plan = Plan::new(1.0, 3);
         for reason in FAILURE_REASONS {
-            let used = references().any(|reference| plan.ending(&reference) == Ending::Failed(reason));
+            let used =
+                references().any(|reference| plan.ending(&reference) == Ending::Failed(reason));
             assert!(used, "{reason} never chosen");
         }
     }

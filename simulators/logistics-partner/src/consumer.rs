@@ -78,7 +78,11 @@ async fn open(
 ) -> Option<PullConsumer> {
     let mut attempt = 1_u32;
     loop {
-        match try_open(jetstream, partner).await {
+        let opened = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            opened = try_open(jetstream, partner) => opened,
+        };
+        match opened {
             Ok(consumer) => {
                 tracing::info!(consumer = %durable_name(partner), "waiting for waybill requests");
                 return Some(consumer);
@@ -164,7 +168,8 @@ async fn settle(message: &jetstream::Message, outcome: Outcome) {
             message.ack().await
         }
         Outcome::Retry(reason) => {
-            tracing::warn!(%reason, retry_in_ms = RETRY_DELAY.as_millis(), "waybill request failed");
+            let retry_in_ms = RETRY_DELAY.as_millis();
+            tracing::warn!(%reason, retry_in_ms, "waybill request failed, delivering it again");
             message.ack_with(AckKind::Nak(Some(RETRY_DELAY))).await
         }
     };

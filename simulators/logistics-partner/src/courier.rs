@@ -10,8 +10,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Message};
 use chrono::Utc;
 use residence_events::logistics;
-use residence_events::partner::{PARCEL_STATUS_SCHEMA, ParcelStatus, WAYBILL_REQUEST_SCHEMA};
 use residence_events::partner::WaybillRequest;
+use residence_events::partner::{PARCEL_STATUS_SCHEMA, ParcelStatus, WAYBILL_REQUEST_SCHEMA};
 
 use crate::choice::{Ending, Plan};
 use crate::consumer::{Outcome, report_progress};
@@ -51,7 +51,11 @@ impl Courier {
         }
         tracing::info!(redelivered, "waybill request received");
 
-        let traceparent = message.headers.as_ref().and_then(|h| h.get("traceparent")).cloned();
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .cloned();
         let ending = self.plan.ending(reference);
         for (step, status) in statuses(&request, &ending).into_iter().enumerate() {
             if step > 0 {
@@ -147,7 +151,9 @@ fn decode(payload: &[u8]) -> Result<WaybillRequest, String> {
     })?;
     if request.schema != WAYBILL_REQUEST_SCHEMA {
         let schema: String = request.schema.chars().take(64).collect();
-        return Err(format!("expected schema {WAYBILL_REQUEST_SCHEMA}, got {schema:?}"));
+        return Err(format!(
+            "expected schema {WAYBILL_REQUEST_SCHEMA}, got {schema:?}"
+        ));
     }
     check_reference(&request.parcel_reference)?;
     Ok(request)
@@ -195,7 +201,8 @@ mod tests {
 
     #[test]
     fn decode_errors_never_quote_the_payload() {
-        let payload = br#"{"schema": "logistics.v1.waybill_request", "parcel_reference": 13800000000}"#;
+        let payload =
+            br#"{"schema": "logistics.v1.waybill_request", "parcel_reference": 13800000000}"#;
         let error = decode(payload).unwrap_err();
         assert!(!error.contains("13800000000"), "{error}");
     }
@@ -220,7 +227,9 @@ mod tests {
     #[test]
     fn a_failed_parcel_carries_the_reason_and_its_message_id() {
         let request = decode(&request_json(WAYBILL_REQUEST_SCHEMA, "XP-1")).unwrap();
-        let last = statuses(&request, &Ending::Failed("收件人拒收")).pop().unwrap();
+        let last = statuses(&request, &Ending::Failed("收件人拒收"))
+            .pop()
+            .unwrap();
         assert_eq!(last.reason.as_deref(), Some("收件人拒收"));
         assert_eq!(message_id(&last), "XP-1:failed");
     }

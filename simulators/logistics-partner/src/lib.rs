@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use consumer::{consumer_config, durable_name};
 
+/// How long shutting down waits for the last acks to reach the broker.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The longest delay between two statuses. The simulator reports progress before each pause,
 /// so one pause only has to fit in the consumer's 30-second ack wait.
 const MAX_LATENCY_MS: u64 = 20_000;
@@ -31,13 +34,21 @@ pub struct Args {
     pub nats_url: String,
 
     /// Partner code: the `{partner}` token of the subjects (letters, digits, `-`, `_`).
-    #[arg(long, env = "LOGISTICS_SIMULATOR_PARTNER", default_value = "ems",
-          value_parser = parse_partner)]
+    #[arg(
+        long,
+        env = "LOGISTICS_SIMULATOR_PARTNER",
+        default_value = "ems",
+        value_parser = parse_partner
+    )]
     pub partner: String,
 
     /// Share of parcels whose delivery fails, from 0.0 to 1.0.
-    #[arg(long, env = "LOGISTICS_SIMULATOR_FAILURE_SHARE", default_value_t = 0.1,
-          value_parser = parse_share)]
+    #[arg(
+        long,
+        env = "LOGISTICS_SIMULATOR_FAILURE_SHARE",
+        default_value_t = 0.1,
+        value_parser = parse_share
+    )]
     pub failure_share: f64,
 
     /// Seed for choosing which parcels fail. The choice depends only on the seed and the
@@ -50,8 +61,12 @@ pub struct Args {
     pub record_file: Option<PathBuf>,
 
     /// Delay between two statuses of a parcel, in milliseconds (at most 20000).
-    #[arg(long, env = "LOGISTICS_SIMULATOR_LATENCY_MS", default_value_t = 0,
-          value_parser = clap::value_parser!(u64).range(..=MAX_LATENCY_MS))]
+    #[arg(
+        long,
+        env = "LOGISTICS_SIMULATOR_LATENCY_MS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(..=MAX_LATENCY_MS)
+    )]
     pub latency_ms: u64,
 }
 
@@ -79,12 +94,11 @@ impl Args {
 /// Waits for the `LOGISTICS` stream if the services have not created it yet.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
     let recorder = record::Recorder::open(args.record_file.clone()).await?;
-    let client = async_nats::ConnectOptions::new()
-        .name(format!("logistics-partner-simulator:{}", args.partner))
-        .retry_on_initial_connect()
-        .connect(args.nats_url.as_str())
-        .await
-        .with_context(|| format!("connect to nats at {}", args.nats_url))?;
+    let client = connect(
+        &args.nats_url,
+        &format!("logistics-partner-simulator:{}", args.partner),
+    )
+    .await?;
     let jetstream = async_nats::jetstream::new(client.clone());
 
     let courier = courier::Courier {
@@ -94,18 +108,40 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         latency: args.latency(),
         recorder,
     };
-    tracing::info!(partner = %args.partner, failure_share = args.failure_share, "simulator started");
+    let failure_share = args.failure_share;
+    tracing::info!(partner = %args.partner, failure_share, "simulator started");
     consumer::serve(&jetstream, &args.partner, &courier, &shutdown).await;
 
-    client.flush().await.context("flush the last acks to nats")?;
+    flush(&client).await;
     tracing::info!(partner = %args.partner, "simulator stopped");
     Ok(())
+}
+
+/// Connects to `url`, retrying in the background while the server is not up yet.
+async fn connect(url: &str, client_name: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(client_name)
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .with_context(|| format!("connect to nats at {url}"))
+}
+
+/// Sends the last acks before the connection closes, without hanging on a broker that is gone.
+async fn flush(client: &async_nats::Client) {
+    match tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "could not flush the last acks to nats"),
+        Err(_) => tracing::warn!("nats did not take the last acks in time"),
+    }
 }
 
 fn parse_partner(value: &str) -> Result<String, String> {
     let valid = !value.is_empty()
         && value.len() <= 32
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if valid {
         Ok(value.to_owned())
     } else {

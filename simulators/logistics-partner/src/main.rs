@@ -1,5 +1,7 @@
 //! Runs the logistics partner simulator until SIGTERM or Ctrl-C.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use residence_logistics_partner_simulator::{Args, run};
 use tokio::signal::unix::{SignalKind, signal};
@@ -12,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let shutdown = CancellationToken::new();

@@ -27,7 +27,10 @@ impl Recorder {
     /// Creates the file and its folders if needed, so a bad path fails at start-up.
     pub(crate) async fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
         if let Some(path) = &path {
-            if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            if let Some(parent) = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
                 tokio::fs::create_dir_all(parent)
                     .await
                     .with_context(|| format!("create folder {}", parent.display()))?;
@@ -49,7 +52,9 @@ impl Recorder {
         file.write_all(&line)
             .await
             .with_context(|| format!("append to {}", path.display()))?;
-        file.flush().await.with_context(|| format!("flush {}", path.display()))
+        file.flush()
+            .await
+            .with_context(|| format!("flush {}", path.display()))
     }
 }
 

@@ -31,7 +31,7 @@ struct Harness {
     record_file: PathBuf,
     shutdown: CancellationToken,
     simulator: Option<JoinHandle<Result<()>>>,
-    _nats: NatsServer,
+    nats: NatsServer,
     _dir: RunDir,
 }
 
@@ -46,13 +46,13 @@ impl Harness {
             record_file: dir.path().join("records").join("waybills.jsonl"),
             shutdown: CancellationToken::new(),
             simulator: None,
-            _nats: nats,
+            nats,
             _dir: dir,
         })
     }
 
     fn args(&self, failure_share: f64) -> Args {
-        let url = self._nats.url();
+        let url = self.nats.url();
         Args {
             failure_share,
             seed: Some(11),
@@ -62,7 +62,10 @@ impl Harness {
     }
 
     fn run_simulator(&mut self, failure_share: f64) {
-        let args = self.args(failure_share);
+        self.run_simulator_with(self.args(failure_share));
+    }
+
+    fn run_simulator_with(&mut self, args: Args) {
         self.simulator = Some(tokio::spawn(run(args, self.shutdown.clone())));
     }
 
@@ -70,7 +73,9 @@ impl Harness {
     async fn stop_simulator(&mut self) -> Result<()> {
         self.shutdown.cancel();
         let task = self.simulator.take().context("simulator was not started")?;
-        timeout(DEADLINE, task).await.context("simulator did not stop")???;
+        timeout(DEADLINE, task)
+            .await
+            .context("simulator did not stop")???;
         Ok(())
     }
 
@@ -108,8 +113,9 @@ impl Harness {
         let until = Instant::now() + DEADLINE;
         loop {
             let stream = self.jetstream.get_stream("LOGISTICS").await?;
-            if let Ok(mut consumer) =
-                stream.get_consumer::<pull::Config>(&durable_name(PARTNER)).await
+            if let Ok(mut consumer) = stream
+                .get_consumer::<pull::Config>(&durable_name(PARTNER))
+                .await
                 && consumer.info().await?.ack_floor.stream_sequence >= sequence
             {
                 return Ok(());
@@ -121,11 +127,18 @@ impl Harness {
         }
     }
 
-    /// How many messages each status subject of the partner holds.
-    async fn status_counts(&self) -> Result<BTreeMap<String, usize>> {
+    /// Checks that the stream holds exactly three statuses, one per status subject.
+    async fn assert_each_status_stored_once(&self) -> Result<()> {
         let stream = self.jetstream.get_stream("LOGISTICS").await?;
-        let counts = stream.info_with_subjects("logistics.v1.ems.status.>").await?;
-        Ok(counts.try_collect().await?)
+        let filter = logistics::status(PARTNER, ">");
+        let counts: BTreeMap<String, usize> = stream
+            .info_with_subjects(filter)
+            .await?
+            .try_collect()
+            .await?;
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(counts.values().all(|&count| count == 1), "{counts:?}");
+        Ok(())
     }
 }
 
@@ -159,7 +172,10 @@ async fn read_statuses(
             .with_context(|| format!("only {} of {count} statuses arrived", statuses.len()))?
             .context("status stream ended")??;
         let status: ParcelStatus = serde_json::from_slice(&message.payload)?;
-        assert_eq!(message.subject.as_str(), logistics::status(PARTNER, &status.status));
+        assert_eq!(
+            message.subject.as_str(),
+            logistics::status(PARTNER, &status.status)
+        );
         statuses.push((status, message.headers.clone().unwrap_or_default()));
     }
     Ok(statuses)
@@ -175,12 +191,19 @@ fn records(path: &Path) -> Result<Vec<serde_json::Value>> {
 async fn delivers_a_parcel_and_reports_each_status_once_when_asked_twice() -> Result<()> {
     let mut harness = Harness::start().await?;
     let stream = harness.create_stream().await?;
-    harness.publish_request(b"{not json".to_vec(), "event-0").await?;
-    harness.publish_request(waybill_request(), "event-1").await?;
+    harness
+        .publish_request(b"{not json".to_vec(), "event-0")
+        .await?;
+    harness
+        .publish_request(waybill_request(), "event-1")
+        .await?;
     harness.run_simulator(0.0);
 
     let statuses = read_statuses(&stream, 3).await?;
-    let names: Vec<&str> = statuses.iter().map(|(status, _)| status.status.as_str()).collect();
+    let names: Vec<&str> = statuses
+        .iter()
+        .map(|(status, _)| status.status.as_str())
+        .collect();
     assert_eq!(names, ["accepted", "picked_up", "delivered"]);
     let (delivered, headers) = &statuses[2];
     assert_eq!(delivered.schema, "logistics.v1.parcel_status");
@@ -188,13 +211,17 @@ async fn delivers_a_parcel_and_reports_each_status_once_when_asked_twice() -> Re
     assert_eq!(delivered.signed_by.as_deref(), Some("张三"));
     let message_id = headers.get("Nats-Msg-Id").map(|value| value.as_str());
     assert_eq!(message_id, Some("XP-20261201-0001:delivered"));
-    assert_eq!(headers.get("traceparent").map(|value| value.as_str()), Some(TRACEPARENT));
+    assert_eq!(
+        headers.get("traceparent").map(|value| value.as_str()),
+        Some(TRACEPARENT)
+    );
 
     // The same request again, as a re-published outbox row would arrive.
-    let again = harness.publish_request(waybill_request(), "event-2").await?;
+    let again = harness
+        .publish_request(waybill_request(), "event-2")
+        .await?;
     harness.wait_acked(again).await?;
-    let counts = harness.status_counts().await?;
-    assert_eq!(counts.values().collect::<Vec<_>>(), [&1, &1, &1], "{counts:?}");
+    harness.assert_each_status_stored_once().await?;
 
     let records = records(&harness.record_file)?;
     assert_eq!(records.len(), 2);
@@ -208,14 +235,17 @@ async fn delivers_a_parcel_and_reports_each_status_once_when_asked_twice() -> Re
 async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<()> {
     let mut harness = Harness::start().await?;
     let stream = harness.create_stream().await?;
-    let sequence = harness.publish_request(waybill_request(), "event-1").await?;
+    let sequence = harness
+        .publish_request(waybill_request(), "event-1")
+        .await?;
 
     // An earlier run took the request, reported `accepted`, and died before acknowledging.
     let consumer = stream
         .get_or_create_consumer(&durable_name(PARTNER), consumer_config(PARTNER))
         .await?;
     let mut batch = consumer.fetch().max_messages(1).messages().await?;
-    let taken = batch.next().await.context("request was not delivered")??;
+    let taken = batch.next().await.context("request was not delivered")?;
+    let taken = taken.map_err(anyhow::Error::from_boxed)?;
     let accepted = serde_json::json!({
         "schema": "logistics.v1.parcel_status",
         "parcel_reference": REFERENCE,
@@ -226,8 +256,15 @@ async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<(
     headers.insert("Nats-Msg-Id", "XP-20261201-0001:accepted");
     let subject = logistics::status(PARTNER, "accepted");
     let payload = serde_json::to_vec(&accepted)?;
-    harness.jetstream.publish_with_headers(subject, headers, payload.into()).await?.await?;
-    taken.ack_with(AckKind::Nak(None)).await.map_err(anyhow::Error::from_boxed)?;
+    harness
+        .jetstream
+        .publish_with_headers(subject, headers, payload.into())
+        .await?
+        .await?;
+    taken
+        .ack_with(AckKind::Nak(None))
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
 
     harness.run_simulator(1.0);
     harness.wait_acked(sequence).await?;
@@ -236,8 +273,7 @@ async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<(
     let failed = &statuses[2].0;
     assert_eq!(failed.status, "failed");
     assert!(!failed.reason.as_deref().unwrap_or_default().is_empty());
-    let counts = harness.status_counts().await?;
-    assert_eq!(counts.values().collect::<Vec<_>>(), [&1, &1, &1], "{counts:?}");
+    harness.assert_each_status_stored_once().await?;
 
     let records = records(&harness.record_file)?;
     assert_eq!(records.len(), 1);
@@ -246,14 +282,24 @@ async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<(
 }
 
 #[tokio::test]
-async fn waits_for_the_stream_the_services_create() -> Result<()> {
+async fn waits_for_the_stream_the_services_create_and_paces_statuses() -> Result<()> {
     let mut harness = Harness::start().await?;
-    harness.run_simulator(0.0);
+    let args = Args {
+        latency_ms: 50,
+        ..harness.args(0.0)
+    };
+    harness.run_simulator_with(args);
 
     let stream = harness.create_stream().await?;
-    harness.publish_request(waybill_request(), "event-1").await?;
+    harness
+        .publish_request(waybill_request(), "event-1")
+        .await?;
     let statuses = read_statuses(&stream, 3).await?;
-    assert_eq!(statuses[0].0.status, "accepted");
+    let gap = statuses[2].0.at - statuses[0].0.at;
+    assert!(
+        gap >= chrono::TimeDelta::milliseconds(100),
+        "statuses {gap} apart"
+    );
     harness.stop_simulator().await
 }
 
@@ -262,6 +308,9 @@ async fn stops_promptly_while_waiting_for_the_stream() -> Result<()> {
     let mut harness = Harness::start().await?;
     harness.run_simulator(0.1);
     harness.stop_simulator().await?;
-    assert!(harness.record_file.exists(), "record file is created at start-up");
+    assert!(
+        harness.record_file.exists(),
+        "record file is created at start-up"
+    );
     Ok(())
 }

@@ -1,0 +1,229 @@
+//! Command-line arguments of `residence` and what each command runs.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::demo::{self, DemoOptions, DemoOutcome};
+use crate::rules;
+use crate::system::Database;
+
+/// Exit status after Ctrl-C or SIGTERM, as shells report a SIGINT.
+const INTERRUPTED: u8 = 130;
+
+/// Operator tools for the 居住证签注 (residence-permit endorsement) system.
+#[derive(Debug, Parser)]
+#[command(name = "residence", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate the domain rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Start the whole system on this machine and drive it with synthetic applications.
+    Demo(DemoArgs),
+}
+
+/// `residence rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Answer JSON-lines rule cases (`{"id", "rule", "input"}`), one answer line per case.
+    Eval(EvalArgs),
+}
+
+/// `residence rules eval`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// File of cases; standard input when left out or `-`.
+    pub file: Option<PathBuf>,
+
+    /// Directory of holiday calendars, one `YYYY.toml` per year [default:
+    /// <project root>/deploy/calendars].
+    #[arg(long, env = "RESIDENCE_CALENDAR_DIR")]
+    pub calendar_dir: Option<PathBuf>,
+}
+
+/// `residence demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Applications to submit.
+    #[arg(long, default_value_t = 100)]
+    pub applications: usize,
+
+    /// Where the services keep their state.
+    #[arg(long, value_enum, default_value_t = Database::Sqlite)]
+    pub database: Database,
+
+    /// End standard output with the summary as one JSON object on one line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Share of parcels the logistics partner fails to deliver, 0.0 to 1.0.
+    #[arg(long, default_value_t = 0.1, value_parser = share)]
+    pub courier_failure_share: f64,
+
+    /// Submissions in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+
+    /// Keep the run folder (logs, databases, records) afterwards.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Seconds allowed for every case to become final [default: 120 + 0.5 per application].
+    #[arg(long)]
+    pub timeout_seconds: Option<u64>,
+
+    /// Seed of the synthetic applications and the logistics partner.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl DemoArgs {
+    /// The demo's options.
+    pub fn options(&self) -> DemoOptions {
+        DemoOptions {
+            applications: self.applications,
+            database: self.database,
+            json: self.json,
+            courier_failure_share: self.courier_failure_share,
+            concurrency: usize::from(self.concurrency),
+            keep: self.keep,
+            timeout: self.timeout_seconds.map(Duration::from_secs),
+            seed: self.seed,
+        }
+    }
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("expected a number, got {text:?}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("expected a share from 0.0 to 1.0, got {value}"))
+    }
+}
+
+/// Runs `cli` and returns the process exit status; errors are printed to stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging();
+    let result = match cli.command {
+        Command::Rules(RulesCommand::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => run_demo(&args),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn eval(args: &EvalArgs) -> Result<()> {
+    let dir = match &args.calendar_dir {
+        Some(dir) => dir.clone(),
+        None => rules::default_calendar_dir()?,
+    };
+    let calendar = rules::load_calendar(&dir)?;
+    let stdout = io::stdout().lock();
+    match args.file.as_deref() {
+        None => rules::eval_lines(io::stdin().lock(), stdout, &calendar),
+        Some(path) if path.as_os_str() == "-" => {
+            rules::eval_lines(io::stdin().lock(), stdout, &calendar)
+        }
+        Some(path) => {
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            rules::eval_lines(BufReader::new(file), stdout, &calendar)
+        }
+    }
+    .context("cannot read the cases or write the answers")?;
+    Ok(())
+}
+
+fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(demo::run(args.options()))?;
+    Ok(match outcome {
+        DemoOutcome::Interrupted => ExitCode::from(INTERRUPTED),
+        DemoOutcome::Finished(report) if report.succeeded() => ExitCode::SUCCESS,
+        DemoOutcome::Finished(_) => ExitCode::FAILURE,
+    })
+}
+
+/// Warnings and errors from the launcher on stderr; `RUST_LOG` shows more.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Fails only when a subscriber is already set, which then serves as well.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_arguments_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn demo_flags_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from(["residence", "demo", "--applications", "20"]).unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("expected the demo command");
+        };
+        let options = args.options();
+        assert_eq!(options.applications, 20);
+        assert_eq!(options.database, Database::Sqlite);
+        assert_eq!(options.concurrency, 8);
+        assert_eq!(options.courier_failure_share, 0.1);
+        assert_eq!(options.effective_timeout(), Duration::from_secs(130));
+
+        let cli = Cli::try_parse_from([
+            "residence",
+            "demo",
+            "--applications",
+            "5",
+            "--database",
+            "postgres",
+            "--json",
+            "--courier-failure-share",
+            "0.5",
+            "--concurrency",
+            "2",
+            "--keep",
+            "--timeout-seconds",
+            "30",
+        ])
+        .unwrap();
+        let Command::Demo(args) = cli.command else {
+            panic!("expected the demo command");
+        };
+        let options = args.options();
+        assert_eq!(options.database, Database::Postgres);
+        assert!(options.json && options.keep);
+        assert_eq!(options.concurrency, 2);
+        assert_eq!(options.effective_timeout(), Duration::from_secs(30));
+        assert!(
+            Cli::try_parse_from(["residence", "demo", "--courier-failure-share", "1.5"]).is_err()
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Driving the running system as its users would: applicants submit and answer supplement
+//! notices, the window clerk hands over permits, and everyone tracks their case.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream;
+use residence_proto::v1 as pb;
+use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
+use residence_proto::v1::intake_service_client::IntakeServiceClient;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::ledger::{CaseKey, Ledger};
+use super::progress;
+use crate::synthetic::SyntheticApplication;
+use crate::system::System;
+
+/// The clerk's staff id on every collection.
+pub const CLERK_ID: &str = "clerk-001";
+
+/// How long one gRPC call may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Cases tracked per round, so a large run does not flood intake.
+const TRACK_BATCH: usize = 200;
+
+/// Track calls in flight at once.
+const TRACK_CONCURRENCY: usize = 16;
+
+/// Shortest time between the starts of two tracking rounds.
+const TRACK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Time between two looks at the cases waiting for collection.
+const CLERK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Cases asked for per look at the window.
+const CLERK_BATCH: u32 = 100;
+
+/// First wait before retrying a call that failed for a transient reason; it doubles.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Longest wait between two retries.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// The clients the demo's actors use.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// For applicants: submit, supplement, track.
+    pub intake: IntakeServiceClient<Channel>,
+    /// For the window clerk: list and record collections.
+    pub delivery: DeliveryServiceClient<Channel>,
+}
+
+impl Clients {
+    /// Clients of `system`'s intake and delivery services.
+    pub fn for_system(system: &System) -> anyhow::Result<Clients> {
+        Ok(Clients {
+            intake: system.intake_client()?,
+            delivery: system.delivery_client()?,
+        })
+    }
+}
+
+/// How hard and how long to drive.
+#[derive(Clone, Copy, Debug)]
+pub struct DriveOptions {
+    /// Submissions in flight at once.
+    pub concurrency: usize,
+    /// Time allowed for every case to reach a final status, from the first submission.
+    pub timeout: Duration,
+    /// Show progress on stderr.
+    pub show_progress: bool,
+}
+
+/// What driving achieved, as the demo saw it through the APIs.
+#[derive(Clone, Debug, Default)]
+pub struct DriveReport {
+    /// Applications that got a case number.
+    pub submitted: usize,
+    /// Why some applications got no case number.
+    pub submit_failures: Vec<String>,
+    /// Cases seen in a final status.
+    pub finals: usize,
+    /// Cases still not final when driving stopped.
+    pub open_cases: Vec<String>,
+    /// Collections recorded at the window.
+    pub collections: usize,
+    /// Supplement notices answered.
+    pub supplements: usize,
+    /// Time from submission to the final status, per final case, as tracking saw it.
+    pub observed_latencies: Vec<Duration>,
+    /// Time from the first submission to the end of driving.
+    pub elapsed: Duration,
+    /// Whether driving stopped at the timeout rather than because every case was final.
+    pub timed_out: bool,
+}
+
+/// Submits `applications` with up to `options.concurrency` in flight, answers supplement
+/// notices, records collections at the window, and tracks every case until all are final or
+/// the timeout passes.
+pub async fn drive(
+    clients: Clients,
+    applications: Vec<SyntheticApplication>,
+    options: DriveOptions,
+) -> DriveReport {
+    let started = Instant::now();
+    let deadline = started + options.timeout;
+    let total = applications.len();
+    let ledger = Arc::new(Ledger::default());
+    let (submitted_tx, submitted_rx) = watch::channel(false);
+    let (done_tx, done_rx) = watch::channel(false);
+
+    let submitting = async {
+        submit_all(
+            &clients.intake,
+            applications,
+            options.concurrency,
+            &ledger,
+            deadline,
+        )
+        .await;
+        submitted_tx.send_replace(true);
+    };
+    let tracking = async {
+        let finished = track(&clients.intake, &ledger, submitted_rx, deadline).await;
+        done_tx.send_replace(true);
+        finished
+    };
+    let clerk = clerk(&clients.delivery, &ledger, done_rx.clone());
+    let progress = async {
+        if options.show_progress {
+            progress::report(&ledger, total, started, done_rx.clone()).await;
+        }
+    };
+    let ((), finished, (), ()) = tokio::join!(submitting, tracking, clerk, progress);
+
+    let counts = ledger.progress();
+    DriveReport {
+        submitted: counts.submitted,
+        submit_failures: ledger.failures(),
+        finals: counts.finals,
+        open_cases: ledger.open_cases(),
+        collections: counts.collections,
+        supplements: counts.supplements,
+        observed_latencies: ledger.observed_latencies(),
+        elapsed: started.elapsed(),
+        timed_out: !finished,
+    }
+}
+
+async fn submit_all(
+    intake: &IntakeServiceClient<Channel>,
+    applications: Vec<SyntheticApplication>,
+    concurrency: usize,
+    ledger: &Ledger,
+    deadline: Instant,
+) {
+    stream::iter(applications)
+        .map(|application| submit(intake, application, ledger, deadline))
+        .buffer_unordered(concurrency.max(1))
+        .collect::<()>()
+        .await;
+}
+
+async fn submit(
+    intake: &IntakeServiceClient<Channel>,
+    application: SyntheticApplication,
+    ledger: &Ledger,
+    deadline: Instant,
+) {
+    let submitted_at = Instant::now();
+    let request = &application.request;
+    let response = with_retry(deadline, || {
+        let mut intake = intake.clone();
+        let request = request.clone();
+        async move { intake.submit_application(request).await }
+    })
+    .await;
+    match response {
+        Ok(response) => {
+            ledger.submitted(&application, &response, submitted_at);
+            if let Some((key, materials)) = ledger.claim_supplement(&response.case_number) {
+                supplement(intake, key, materials, ledger, deadline).await;
+            }
+        }
+        Err(status) => ledger.failed(format!(
+            "{:?} application {}: {}: {}",
+            application.scenario,
+            request.client_request_id,
+            status.code(),
+            status.message()
+        )),
+    }
+}
+
+/// Answers a claimed supplement notice (补正) with the materials the applicant left out.
+async fn supplement(
+    intake: &IntakeServiceClient<Channel>,
+    (case_number, access_code): CaseKey,
+    materials: Vec<pb::Material>,
+    ledger: &Ledger,
+    deadline: Instant,
+) {
+    let request = pb::SupplementMaterialsRequest {
+        case_number: case_number.clone(),
+        access_code,
+        materials,
+    };
+    let answered = with_retry(deadline, || {
+        let mut intake = intake.clone();
+        let request = request.clone();
+        async move { intake.supplement_materials(request).await }
+    })
+    .await;
+    // Any refusal is final too (FAILED_PRECONDITION: the case no longer waits for materials);
+    // tracking shows where the case went.
+    ledger.supplemented(&case_number, answered.ok().map(|response| response.status));
+}
+
+/// Tracks open cases in rounds until every case is final (returns `true`) or the deadline
+/// passes (returns `false`).
+async fn track(
+    intake: &IntakeServiceClient<Channel>,
+    ledger: &Ledger,
+    submitted: watch::Receiver<bool>,
+    deadline: Instant,
+) -> bool {
+    loop {
+        let round_started = Instant::now();
+        let all_submitted = *submitted.borrow();
+        stream::iter(ledger.due_for_tracking(TRACK_BATCH))
+            .map(|(case_number, access_code)| async move {
+                let request = pb::TrackCaseRequest {
+                    case_number: case_number.clone(),
+                    access_code,
+                };
+                let mut intake = intake.clone();
+                (case_number, call(intake.track_case(request)).await)
+            })
+            .buffer_unordered(TRACK_CONCURRENCY)
+            .for_each(|(case_number, tracked)| async move {
+                if let Ok(tracked) = tracked {
+                    ledger.observed(&case_number, tracked.status, tracked.is_final);
+                }
+            })
+            .await;
+        for (key, materials) in ledger.claim_waiting_supplements() {
+            supplement(intake, key, materials, ledger, deadline).await;
+        }
+
+        if all_submitted && ledger.all_final() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep_until((round_started + TRACK_INTERVAL).min(deadline)).await;
+    }
+}
+
+/// The window clerk: hands over every permit waiting for collection until told to stop.
+async fn clerk(
+    delivery: &DeliveryServiceClient<Channel>,
+    ledger: &Ledger,
+    mut done: watch::Receiver<bool>,
+) {
+    while !*done.borrow() {
+        let request = pb::ListAwaitingCollectionRequest { limit: CLERK_BATCH };
+        let waiting = call(delivery.clone().list_awaiting_collection(request)).await;
+        for case_number in waiting.map(|list| list.case_numbers).unwrap_or_default() {
+            let request = pb::RecordCollectionRequest {
+                collected_by: ledger.collected_by(&case_number).to_owned(),
+                case_number,
+                clerk_id: CLERK_ID.to_owned(),
+            };
+            // A case that stopped waiting meanwhile is simply not handed over.
+            if call(delivery.clone().record_collection(request))
+                .await
+                .is_ok()
+            {
+                ledger.collected();
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(CLERK_INTERVAL) => {}
+            _ = done.changed() => {}
+        }
+    }
+}
+
+/// One call with [`CALL_TIMEOUT`].
+async fn call<T>(
+    request: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(CALL_TIMEOUT, request).await {
+        Ok(response) => response.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(
+            "no answer within the call timeout",
+        )),
+    }
+}
+
+/// Repeats `attempt` while it fails for a reason that may pass (the service restarting, a
+/// timeout), with a doubling back-off, until `deadline`.
+async fn with_retry<T, F, Fut>(deadline: Instant, mut attempt: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        let status = match call(attempt()).await {
+            Ok(response) => return Ok(response),
+            Err(status) => status,
+        };
+        let transient = matches!(
+            status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
+        );
+        if !transient || Instant::now() + delay >= deadline {
+            return Err(status);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+    }
+}

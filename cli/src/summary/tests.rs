@@ -1,0 +1,178 @@
+//! The summary read from fixture databases and record files shaped like the services' own.
+
+use residence_launcher::RunDir;
+use sea_orm::{ConnectionTrait, Database};
+
+use super::*;
+
+const INTAKE: &str = "
+    CREATE TABLE cases (
+        case_number TEXT PRIMARY KEY, status TEXT NOT NULL, is_final INTEGER NOT NULL,
+        channel TEXT NOT NULL, delivery_method TEXT NOT NULL, received_at TEXT NOT NULL,
+        accepted_at TEXT, closed_at TEXT);
+    INSERT INTO cases VALUES
+        ('C1', 'collected', 1, 'window', 'pickup', '2026-12-04 08:00:00.000000+00:00',
+         '2026-12-04 08:00:00.500000+00:00', '2026-12-04 08:00:02.000000+00:00'),
+        ('C2', 'refused', 1, 'online', 'pickup', '2026-12-04 08:00:01.000000+00:00',
+         NULL, '2026-12-04 08:00:01.100000+00:00'),
+        ('C3', 'delivered', 1, 'online', 'courier', '2026-12-04 08:00:01+00:00',
+         '2026-12-04 08:00:01.200000+00:00', '2026-12-04T08:00:05Z'),
+        ('C4', 'denied', 1, 'window', 'pickup', '2026-12-04 08:00:02.000000+00:00',
+         '2026-12-04 08:00:02.100000+00:00', '2026-12-04 08:00:03.000000+00:00'),
+        ('C5', 'shipped', 0, 'self_service_terminal', 'courier',
+         '2026-12-04 08:00:03.000000+00:00', '2026-12-04 08:00:03.100000+00:00', NULL);
+    CREATE TABLE case_steps (
+        id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, status TEXT NOT NULL);
+    INSERT INTO case_steps (case_number, status) VALUES
+        ('C1', 'received'), ('C1', 'accepted'), ('C1', 'accepted'), ('C1', 'collected'),
+        ('C2', 'received'), ('C2', 'refused'), ('C3', 'received'), ('C3', 'accepted');
+";
+
+const DECISION: &str = "
+    CREATE TABLE decisions (case_number TEXT PRIMARY KEY, outcome TEXT NOT NULL);
+    INSERT INTO decisions VALUES
+        ('C1', 'approved'), ('C3', 'approved'), ('C4', 'denied'), ('C5', 'approved');
+";
+
+const DELIVERY: &str = "
+    CREATE TABLE deliveries (case_number TEXT PRIMARY KEY, method TEXT, state TEXT);
+    INSERT INTO deliveries VALUES
+        ('C1', 'pickup', 'collected'), ('C3', 'courier', 'delivered'),
+        ('C5', 'courier', 'shipped');
+";
+
+const COURIER: &str = "
+    CREATE TABLE waybills (parcel_reference TEXT PRIMARY KEY, case_number TEXT);
+    INSERT INTO waybills VALUES ('P-3', 'C3'), ('P-5', 'C5'), ('P-5b', 'C5');
+";
+
+const ELICENSE: &str = "
+    CREATE TABLE licenses (identifier TEXT PRIMARY KEY, case_number TEXT, version INTEGER);
+    INSERT INTO licenses VALUES ('L1', 'C1', 1), ('L3', 'C3', 1), ('L5', 'C5', 1),
+        ('L5b', 'C5', 1);
+";
+
+async fn fixture_database(data_dir: &std::path::Path, service: &str, sql: &str) {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join(format!("{service}.db")).display()
+    );
+    let connection = Database::connect(url).await.unwrap();
+    connection.execute_unprepared(sql).await.unwrap();
+    connection.close().await.unwrap();
+}
+
+fn fixture_records(records_dir: &std::path::Path) {
+    std::fs::create_dir_all(records_dir).unwrap();
+    let logistics = [
+        r#"{"parcel_reference": "P-3", "status": "delivered"}"#,
+        r#"{"parcel_reference": "P-5", "status": "accepted"}"#,
+        r#"{"parcel_reference": "P-5", "status": "accepted"}"#,
+    ];
+    std::fs::write(
+        records_dir.join("logistics-partner.jsonl"),
+        logistics.join("\n"),
+    )
+    .unwrap();
+    let platform = [
+        r#"{"identifier": "L1", "accepted": true}"#,
+        r#"{"identifier": "L3", "accepted": true}"#,
+        r#"{"identifier": "L3", "accepted": true}"#,
+    ];
+    std::fs::write(
+        records_dir.join("elicense-platform.jsonl"),
+        platform.join("\n"),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn counts_come_from_the_databases_and_record_files() {
+    let run = RunDir::new("cli-summary").unwrap();
+    let data_dir = run.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    for (service, sql) in [
+        ("intake", INTAKE),
+        ("decision", DECISION),
+        ("delivery", DELIVERY),
+        ("courier", COURIER),
+        ("elicense", ELICENSE),
+    ] {
+        fixture_database(&data_dir, service, sql).await;
+    }
+    fixture_records(&run.path().join("records"));
+    let sources = Sources {
+        databases: Databases::Sqlite { data_dir },
+        records_dir: run.path().join("records"),
+    };
+
+    let summary = Summary::collect(&sources).await;
+
+    let expected = Summary {
+        submitted: 5,
+        accepted: 4,
+        refused: 1,
+        approved: 3,
+        denied: 1,
+        delivered_by_courier: 1,
+        collected_in_person: 1,
+        licenses_issued: 3,
+        licenses_acknowledged: 2,
+        not_final: 1,
+        duplicate_effects: 5,
+        duplicates: Duplicates {
+            waybills: 1,
+            licenses: 1,
+            case_steps: 1,
+            logistics_records: 1,
+            platform_records: 1,
+        },
+        elapsed_ms: 5_000,
+        throughput_per_s: 0.8,
+        latency_p50_ms: 1_000,
+        latency_p99_ms: 4_000,
+        problems: Vec::new(),
+    };
+    assert_eq!(summary, expected);
+    assert!(!summary.is_clean());
+    assert_eq!(summary.final_cases(), 4);
+
+    let json = serde_json::to_value(&summary).unwrap();
+    for key in [
+        "submitted",
+        "accepted",
+        "refused",
+        "approved",
+        "denied",
+        "delivered_by_courier",
+        "collected_in_person",
+        "licenses_issued",
+        "licenses_acknowledged",
+        "not_final",
+        "duplicate_effects",
+        "elapsed_ms",
+        "throughput_per_s",
+        "latency_p50_ms",
+        "latency_p99_ms",
+    ] {
+        assert!(json[key].is_number(), "{key} missing from {json}");
+    }
+    assert!(summary.to_string().contains("duplicate effects"));
+}
+
+#[tokio::test]
+async fn unreadable_sources_are_problems_not_zeros() {
+    let run = RunDir::new("cli-summary-empty").unwrap();
+    let sources = Sources {
+        databases: Databases::Sqlite {
+            data_dir: run.path().join("data"),
+        },
+        records_dir: run.path().join("records"),
+    };
+
+    let summary = Summary::collect(&sources).await;
+
+    assert_eq!(summary.problems.len(), 5, "{:?}", summary.problems);
+    assert!(summary.problems[0].starts_with("intake database"));
+    assert!(!summary.is_clean());
+}

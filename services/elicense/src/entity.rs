@@ -1,0 +1,67 @@
+//! The e-license service's table: every license issued, every version kept.
+
+/// Status of a license, as stored.
+pub mod status {
+    /// The holder's valid license.
+    pub const CURRENT: &str = "current";
+    /// Replaced by a later version after the next endorsement; kept, never deleted.
+    pub const SUPERSEDED: &str = "superseded";
+    /// Withdrawn by the issuing authority.
+    pub const REVOKED: &str = "revoked";
+}
+
+/// One issued license (电子证照), one row per version.
+pub mod license {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "licenses")]
+    pub struct Model {
+        /// `1.2.156.3005.2.{type}.{issuer}.{serial}.{version}.{check}`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub identifier: String,
+        /// The approved case this version was issued for; one license per approval.
+        #[sea_orm(unique)]
+        pub case_number: String,
+        /// SHA-256 (hex) of the holder's ID number: finds their earlier versions.
+        #[sea_orm(indexed)]
+        pub holder_key: String,
+        /// 1 for a holder's first license, one more for each endorsement after it.
+        pub version: i32,
+        /// The identifier of the version this one replaced.
+        pub supersedes: Option<String>,
+        /// `current`, `superseded` or `revoked` (see [`super::status`]).
+        pub status: String,
+        /// 证照名称, from the service item's result name at issuance.
+        pub license_name: String,
+        /// 证照编号: the permit number, which is the holder's ID number. Personal data.
+        // TODO(privacy): encrypt this column and the holder's name at rest with a key read from
+        // a file, and make holder_key a keyed hash, as intake will.
+        pub license_number: String,
+        /// Personal data.
+        pub holder_name: String,
+        pub masked_id_number: String,
+        /// 签发机关 as written on the endorsement.
+        pub issuing_authority: String,
+        /// The issuer code in the identifier: the implementing body's credit code.
+        pub issuer_code: String,
+        /// Day of the approval, China time.
+        pub issued_on: Date,
+        pub valid_until: Date,
+        /// Personal data.
+        #[sea_orm(column_type = "Text")]
+        pub residence_address: String,
+        /// When a platform registered the license.
+        pub acknowledged_at: Option<DateTimeUtc>,
+        /// The platform that last acknowledged or rejected the license.
+        pub ack_platform: Option<String>,
+        /// Why the platform rejected the license, as it said.
+        pub rejected_reason: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,270 @@
+//! Every path of an application through the running system, on SQLite and on PostgreSQL:
+//! courier delivery, pickup at the window, refusal at acceptance, denial after review, and a
+//! supplement round trip. Each test starts its own nats-server (and PostgreSQL), every
+//! service and both simulators as separate processes, and talks to them over real sockets.
+//!
+//! The service binaries must be built first (`cargo build --workspace --bins`); `scripts/test`
+//! does that.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use residence_cli::system::{Database, System, SystemOptions};
+use residence_proto::v1 as pb;
+use residence_runtime::time::china_today;
+use tonic::transport::Channel;
+
+/// Synthetic holders: valid GB 11643 numbers of no real person.
+const HOLDER_MALE: &str = "411721199001011237";
+const HOLDER_FEMALE: &str = "41172119880517108X";
+const IN_COUNTY: &str = "河南省驻马店市西平县五沟营镇东街村三组12号";
+const OUT_OF_COUNTY: &str = "河南省驻马店市遂平县车站街道建设路8号";
+
+fn date_in(days: i64) -> String {
+    (china_today() + chrono::Duration::days(days)).to_string()
+}
+
+fn materials(with_proof: bool) -> Vec<pb::Material> {
+    let mut kinds = vec![pb::MaterialKind::ResidencePermit, pb::MaterialKind::IdCard];
+    if with_proof {
+        kinds.push(pb::MaterialKind::ProofOfResidence);
+    }
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| pb::Material { kind: kind as i32, reference: format!("scan-{i}") })
+        .collect()
+}
+
+fn application(id_number: &str, valid_until: String, address: &str) -> pb::SubmitApplicationRequest {
+    pb::SubmitApplicationRequest {
+        client_request_id: uuid::Uuid::new_v4().to_string(),
+        channel: pb::Channel::Online as i32,
+        applicant: Some(pb::Applicant {
+            name: "测试申请人".into(),
+            id_number: id_number.into(),
+            phone: "13800000000".into(),
+        }),
+        permit: Some(pb::Permit { valid_until }),
+        residence_address: address.into(),
+        address_change: None,
+        delivery: Some(pb::Delivery {
+            method: pb::DeliveryMethod::Pickup as i32,
+            ..Default::default()
+        }),
+        materials: materials(true),
+        agent: None,
+    }
+}
+
+fn by_courier(mut request: pb::SubmitApplicationRequest) -> pb::SubmitApplicationRequest {
+    request.delivery = Some(pb::Delivery {
+        method: pb::DeliveryMethod::Courier as i32,
+        recipient_name: "测试申请人".into(),
+        recipient_phone: "13800000000".into(),
+        recipient_address: IN_COUNTY.into(),
+    });
+    request
+}
+
+/// Polls a case until `done` holds or the deadline passes.
+async fn wait_for(
+    intake: &mut pb::intake_service_client::IntakeServiceClient<Channel>,
+    submitted: &pb::SubmitApplicationResponse,
+    what: &str,
+    done: impl Fn(&pb::TrackCaseResponse) -> bool,
+) -> Result<pb::TrackCaseResponse> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let track = intake
+            .track_case(pb::TrackCaseRequest {
+                case_number: submitted.case_number.clone(),
+                access_code: submitted.access_code.clone(),
+            })
+            .await?
+            .into_inner();
+        if done(&track) {
+            return Ok(track);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("case {} never became {what}; last status {:?}", track.case_number, track.status());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn every_path(database: Database) -> Result<()> {
+    let options = SystemOptions {
+        database,
+        courier_failure_share: 0.0,
+        run_prefix: format!("paths-{}", database.code()),
+        ..SystemOptions::default()
+    };
+    let system = System::start(options).await?;
+    let result = exercise(&system).await;
+    if result.is_err() {
+        for name in system.process_names() {
+            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
+        }
+    }
+    system.stop().await?;
+    result
+}
+
+async fn exercise(system: &System) -> Result<()> {
+    let mut intake = system.intake_client()?;
+    let mut delivery = system.delivery_client()?;
+    let mut decision = system.decision_client()?;
+    let mut elicense = system.elicense_client()?;
+
+    // Courier: accepted, approved, shipped and delivered by the partner, license issued.
+    let courier_request = by_courier(application(HOLDER_MALE, date_in(10), IN_COUNTY));
+    let courier = intake.submit_application(courier_request.clone()).await?.into_inner();
+    assert_eq!(courier.status(), pb::CaseStatus::Accepted, "{courier:?}");
+    assert!(!courier.due_on.is_empty());
+
+    // The same request again is the same case.
+    let replay = intake.submit_application(courier_request).await?.into_inner();
+    assert!(replay.replayed);
+    assert_eq!(replay.case_number, courier.case_number);
+    assert_eq!(replay.access_code, courier.access_code);
+
+    // Pickup, late (after valid_until): accepted and, once collected, closed.
+    let pickup = intake
+        .submit_application(application(HOLDER_FEMALE, date_in(-20), IN_COUNTY))
+        .await?
+        .into_inner();
+    assert_eq!(pickup.status(), pb::CaseStatus::Accepted, "{pickup:?}");
+
+    // Too early: refused at once with a field-level reason.
+    let early = intake
+        .submit_application(application(HOLDER_MALE, date_in(90), IN_COUNTY))
+        .await?
+        .into_inner();
+    assert_eq!(early.status(), pb::CaseStatus::Refused);
+    assert!(early.reasons.iter().any(|r| r.code == "too_early" && r.field == "permit.valid_until"));
+
+    // Outside the jurisdiction: accepted, then denied after review with the legal basis.
+    let outside = intake
+        .submit_application(application(HOLDER_FEMALE, date_in(5), OUT_OF_COUNTY))
+        .await?
+        .into_inner();
+    assert_eq!(outside.status(), pb::CaseStatus::Accepted);
+
+    // Missing the proof: one notice, then accepted once supplied.
+    let mut incomplete_request = application(HOLDER_MALE, date_in(3), IN_COUNTY);
+    incomplete_request.materials = materials(false);
+    let incomplete = intake.submit_application(incomplete_request).await?.into_inner();
+    assert_eq!(incomplete.status(), pb::CaseStatus::SupplementRequired);
+    assert_eq!(incomplete.reasons.len(), 1, "one notice listing the missing proof");
+    let supplemented = intake
+        .supplement_materials(pb::SupplementMaterialsRequest {
+            case_number: incomplete.case_number.clone(),
+            access_code: incomplete.access_code.clone(),
+            materials: vec![pb::Material {
+                kind: pb::MaterialKind::ProofOfEmployment as i32,
+                reference: "contract-1".into(),
+            }],
+        })
+        .await?
+        .into_inner();
+    assert_eq!(supplemented.status(), pb::CaseStatus::Accepted);
+
+    let delivered = wait_for(&mut intake, &courier, "delivered", |t| {
+        t.status() == pb::CaseStatus::Delivered
+    })
+    .await?;
+    assert!(delivered.is_final);
+    assert!(!delivered.parcel_reference.is_empty());
+    assert!(!delivered.new_valid_until.is_empty());
+
+    let denied =
+        wait_for(&mut intake, &outside, "denied", |t| t.status() == pb::CaseStatus::Denied).await?;
+    assert!(denied.is_final);
+    let denial = decision
+        .get_decision(pb::GetDecisionRequest { case_number: outside.case_number.clone() })
+        .await?
+        .into_inner();
+    assert_eq!(denial.outcome(), pb::DecisionOutcome::Denied);
+    assert!(denial.legal_basis.contains("居住证暂行条例"));
+
+    for case in [&pickup, &supplemented] {
+        wait_for(&mut intake, case, "ready for pickup", |t| {
+            t.status() == pb::CaseStatus::ReadyForPickup
+        })
+        .await?;
+        let collected = delivery
+            .record_collection(pb::RecordCollectionRequest {
+                case_number: case.case_number.clone(),
+                clerk_id: "clerk-001".into(),
+                collected_by: "holder".into(),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(collected.state(), pb::DeliveryState::Collected);
+        wait_for(&mut intake, case, "collected", |t| t.status() == pb::CaseStatus::Collected)
+            .await?;
+    }
+
+    // The late endorsement restarts from the application day.
+    let late = decision
+        .get_decision(pb::GetDecisionRequest { case_number: pickup.case_number.clone() })
+        .await?
+        .into_inner();
+    let endorsement = late.endorsement.context("approved case has an endorsement")?;
+    assert_eq!(endorsement.timeliness, "late");
+    assert_eq!(endorsement.valid_until, (china_today() + chrono::Months::new(12)).to_string());
+
+    // One license per approval, verifiable; none for the denial.
+    for case in [&courier, &pickup, &supplemented] {
+        let license = wait_for_license(&mut elicense, &case.case_number).await?;
+        assert!(license.valid, "{license:?}");
+        assert_eq!(license.status(), pb::LicenseStatus::Current);
+        let verified = elicense
+            .verify_license(pb::VerifyLicenseRequest { identifier: license.identifier.clone() })
+            .await?
+            .into_inner();
+        assert!(verified.valid);
+        assert!(!verified.masked_id_number.contains("19900101"));
+    }
+    let none = elicense
+        .get_license_by_case(pb::GetLicenseByCaseRequest { case_number: outside.case_number })
+        .await;
+    assert_eq!(none.map(|_| ()).unwrap_err().code(), tonic::Code::NotFound);
+
+    // The refused case never reached review.
+    let mut review = system.review_client()?;
+    let not_reviewed =
+        review.get_review(pb::GetReviewRequest { case_number: early.case_number }).await;
+    assert_eq!(not_reviewed.map(|_| ()).unwrap_err().code(), tonic::Code::NotFound);
+    Ok(())
+}
+
+async fn wait_for_license(
+    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<Channel>,
+    case_number: &str,
+) -> Result<pb::VerifyLicenseResponse> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::GetLicenseByCaseRequest { case_number: case_number.to_owned() };
+        match elicense.get_license_by_case(request).await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => return Err(status.into()),
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no license for case {case_number}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_on_sqlite() -> Result<()> {
+    every_path(Database::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_on_postgres() -> Result<()> {
+    every_path(Database::Postgres).await
+}
