@@ -17,6 +17,7 @@ use tonic::transport::Channel;
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDER_MALE: &str = "411721199001011237";
 const HOLDER_FEMALE: &str = "41172119880517108X";
+const HOLDER_THIRD: &str = "412824198507153217";
 const IN_COUNTY: &str = "河南省驻马店市西平县五沟营镇东街村三组12号";
 const OUT_OF_COUNTY: &str = "河南省驻马店市遂平县车站街道建设路8号";
 
@@ -32,11 +33,18 @@ fn materials(with_proof: bool) -> Vec<pb::Material> {
     kinds
         .into_iter()
         .enumerate()
-        .map(|(i, kind)| pb::Material { kind: kind as i32, reference: format!("scan-{i}") })
+        .map(|(i, kind)| pb::Material {
+            kind: kind as i32,
+            reference: format!("scan-{i}"),
+        })
         .collect()
 }
 
-fn application(id_number: &str, valid_until: String, address: &str) -> pb::SubmitApplicationRequest {
+fn application(
+    id_number: &str,
+    valid_until: String,
+    address: &str,
+) -> pb::SubmitApplicationRequest {
     pb::SubmitApplicationRequest {
         client_request_id: uuid::Uuid::new_v4().to_string(),
         channel: pb::Channel::Online as i32,
@@ -87,7 +95,11 @@ async fn wait_for(
             return Ok(track);
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("case {} never became {what}; last status {:?}", track.case_number, track.status());
+            bail!(
+                "case {} never became {what}; last status {:?}",
+                track.case_number,
+                track.status()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -119,12 +131,18 @@ async fn exercise(system: &System) -> Result<()> {
 
     // Courier: accepted, approved, shipped and delivered by the partner, license issued.
     let courier_request = by_courier(application(HOLDER_MALE, date_in(10), IN_COUNTY));
-    let courier = intake.submit_application(courier_request.clone()).await?.into_inner();
+    let courier = intake
+        .submit_application(courier_request.clone())
+        .await?
+        .into_inner();
     assert_eq!(courier.status(), pb::CaseStatus::Accepted, "{courier:?}");
     assert!(!courier.due_on.is_empty());
 
     // The same request again is the same case.
-    let replay = intake.submit_application(courier_request).await?.into_inner();
+    let replay = intake
+        .submit_application(courier_request)
+        .await?
+        .into_inner();
     assert!(replay.replayed);
     assert_eq!(replay.case_number, courier.case_number);
     assert_eq!(replay.access_code, courier.access_code);
@@ -142,7 +160,12 @@ async fn exercise(system: &System) -> Result<()> {
         .await?
         .into_inner();
     assert_eq!(early.status(), pb::CaseStatus::Refused);
-    assert!(early.reasons.iter().any(|r| r.code == "too_early" && r.field == "permit.valid_until"));
+    assert!(
+        early
+            .reasons
+            .iter()
+            .any(|r| r.code == "too_early" && r.field == "permit.valid_until")
+    );
 
     // Outside the jurisdiction: accepted, then denied after review with the legal basis.
     let outside = intake
@@ -152,11 +175,18 @@ async fn exercise(system: &System) -> Result<()> {
     assert_eq!(outside.status(), pb::CaseStatus::Accepted);
 
     // Missing the proof: one notice, then accepted once supplied.
-    let mut incomplete_request = application(HOLDER_MALE, date_in(3), IN_COUNTY);
+    let mut incomplete_request = application(HOLDER_THIRD, date_in(3), IN_COUNTY);
     incomplete_request.materials = materials(false);
-    let incomplete = intake.submit_application(incomplete_request).await?.into_inner();
+    let incomplete = intake
+        .submit_application(incomplete_request)
+        .await?
+        .into_inner();
     assert_eq!(incomplete.status(), pb::CaseStatus::SupplementRequired);
-    assert_eq!(incomplete.reasons.len(), 1, "one notice listing the missing proof");
+    assert_eq!(
+        incomplete.reasons.len(),
+        1,
+        "one notice listing the missing proof"
+    );
     let supplemented = intake
         .supplement_materials(pb::SupplementMaterialsRequest {
             case_number: incomplete.case_number.clone(),
@@ -178,11 +208,15 @@ async fn exercise(system: &System) -> Result<()> {
     assert!(!delivered.parcel_reference.is_empty());
     assert!(!delivered.new_valid_until.is_empty());
 
-    let denied =
-        wait_for(&mut intake, &outside, "denied", |t| t.status() == pb::CaseStatus::Denied).await?;
+    let denied = wait_for(&mut intake, &outside, "denied", |t| {
+        t.status() == pb::CaseStatus::Denied
+    })
+    .await?;
     assert!(denied.is_final);
     let denial = decision
-        .get_decision(pb::GetDecisionRequest { case_number: outside.case_number.clone() })
+        .get_decision(pb::GetDecisionRequest {
+            case_number: outside.case_number.clone(),
+        })
         .await?
         .into_inner();
     assert_eq!(denial.outcome(), pb::DecisionOutcome::Denied);
@@ -202,41 +236,60 @@ async fn exercise(system: &System) -> Result<()> {
             .await?
             .into_inner();
         assert_eq!(collected.state(), pb::DeliveryState::Collected);
-        wait_for(&mut intake, case, "collected", |t| t.status() == pb::CaseStatus::Collected)
-            .await?;
+        wait_for(&mut intake, case, "collected", |t| {
+            t.status() == pb::CaseStatus::Collected
+        })
+        .await?;
     }
 
     // The late endorsement restarts from the application day.
     let late = decision
-        .get_decision(pb::GetDecisionRequest { case_number: pickup.case_number.clone() })
+        .get_decision(pb::GetDecisionRequest {
+            case_number: pickup.case_number.clone(),
+        })
         .await?
         .into_inner();
-    let endorsement = late.endorsement.context("approved case has an endorsement")?;
+    let endorsement = late
+        .endorsement
+        .context("approved case has an endorsement")?;
     assert_eq!(endorsement.timeliness, "late");
-    assert_eq!(endorsement.valid_until, (china_today() + chrono::Months::new(12)).to_string());
+    assert_eq!(
+        endorsement.valid_until,
+        (china_today() + chrono::Months::new(12)).to_string()
+    );
 
-    // One license per approval, verifiable; none for the denial.
+    // One license per approval, verifiable; none for the denial. Each holder here has one.
     for case in [&courier, &pickup, &supplemented] {
         let license = wait_for_license(&mut elicense, &case.case_number).await?;
         assert!(license.valid, "{license:?}");
         assert_eq!(license.status(), pb::LicenseStatus::Current);
         let verified = elicense
-            .verify_license(pb::VerifyLicenseRequest { identifier: license.identifier.clone() })
+            .verify_license(pb::VerifyLicenseRequest {
+                identifier: license.identifier.clone(),
+            })
             .await?
             .into_inner();
         assert!(verified.valid);
         assert!(!verified.masked_id_number.contains("19900101"));
     }
     let none = elicense
-        .get_license_by_case(pb::GetLicenseByCaseRequest { case_number: outside.case_number })
+        .get_license_by_case(pb::GetLicenseByCaseRequest {
+            case_number: outside.case_number,
+        })
         .await;
     assert_eq!(none.map(|_| ()).unwrap_err().code(), tonic::Code::NotFound);
 
     // The refused case never reached review.
     let mut review = system.review_client()?;
-    let not_reviewed =
-        review.get_review(pb::GetReviewRequest { case_number: early.case_number }).await;
-    assert_eq!(not_reviewed.map(|_| ()).unwrap_err().code(), tonic::Code::NotFound);
+    let not_reviewed = review
+        .get_review(pb::GetReviewRequest {
+            case_number: early.case_number,
+        })
+        .await;
+    assert_eq!(
+        not_reviewed.map(|_| ()).unwrap_err().code(),
+        tonic::Code::NotFound
+    );
     Ok(())
 }
 
@@ -246,7 +299,9 @@ async fn wait_for_license(
 ) -> Result<pb::VerifyLicenseResponse> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let request = pb::GetLicenseByCaseRequest { case_number: case_number.to_owned() };
+        let request = pb::GetLicenseByCaseRequest {
+            case_number: case_number.to_owned(),
+        };
         match elicense.get_license_by_case(request).await {
             Ok(response) => return Ok(response.into_inner()),
             Err(status) if status.code() == tonic::Code::NotFound => {}

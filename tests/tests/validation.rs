@@ -7,7 +7,10 @@ use tonic_types::StatusExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_field_is_named() -> Result<()> {
-    let options = SystemOptions { run_prefix: "validation".into(), ..SystemOptions::default() };
+    let options = SystemOptions {
+        run_prefix: "validation".into(),
+        ..SystemOptions::default()
+    };
     let system = System::start(options).await?;
     let result = check(&system).await;
     system.stop().await?;
@@ -24,17 +27,29 @@ async fn check(system: &System) -> Result<()> {
             id_number: "４１１７２１１９９００１０１１２３７".into(),
             phone: "   ".into(),
         }),
-        permit: Some(pb::Permit { valid_until: "2026-02-30".into() }),
+        permit: Some(pb::Permit {
+            valid_until: "2026-02-30".into(),
+        }),
         residence_address: "\u{0007}".into(),
         address_change: None,
-        delivery: Some(pb::Delivery { method: 0, ..Default::default() }),
-        materials: vec![pb::Material { kind: 99, reference: String::new() }],
+        delivery: Some(pb::Delivery {
+            method: 0,
+            ..Default::default()
+        }),
+        materials: vec![pb::Material {
+            kind: 99,
+            reference: String::new(),
+        }],
         agent: None,
     };
     let status = intake.submit_application(request).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let details = status.get_error_details();
-    let violations = details.bad_request().expect("a BadRequest detail").field_violations.clone();
+    let violations = details
+        .bad_request()
+        .expect("a BadRequest detail")
+        .field_violations
+        .clone();
     let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
     for field in [
         "client_request_id",

@@ -54,8 +54,9 @@ pub struct DemoOptions {
 impl DemoOptions {
     /// The timeout, or its default for this many applications.
     pub fn effective_timeout(&self) -> Duration {
+        let per_application_ms = 500_u64.saturating_mul(self.applications as u64);
         self.timeout.unwrap_or_else(|| {
-            Duration::from_secs(120) + Duration::from_millis(500) * self.applications as u32
+            Duration::from_millis(120_000_u64.saturating_add(per_application_ms))
         })
     }
 }

@@ -313,24 +313,6 @@ fn header_safe(text: &str) -> String {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert!(backoff(2) > backoff(1));
-        assert_eq!(backoff(100), Duration::from_secs(30));
-        assert_eq!(backoff(-3), Duration::from_millis(200));
-    }
-
-    #[test]
-    fn header_values_lose_control_characters() {
-        assert_eq!(header_safe("a\r\nb"), "a  b");
-    }
-}
-
 /// Records that `consumer` processed `event_id`, inside the transaction that applies the
 /// event's effects. Returns false when it was processed before: the caller then changes
 /// nothing and acknowledges.
@@ -358,4 +340,22 @@ pub async fn claim<C: sea_orm::ConnectionTrait>(
         .exec_without_returning(txn)
         .await?;
     Ok(inserted == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert!(backoff(2) > backoff(1));
+        assert_eq!(backoff(100), Duration::from_secs(30));
+        assert_eq!(backoff(-3), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn header_values_lose_control_characters() {
+        assert_eq!(header_safe("a\r\nb"), "a  b");
+    }
 }

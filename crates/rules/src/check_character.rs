@@ -25,7 +25,9 @@ pub fn mod_37_36(body: &str) -> Option<char> {
 /// Whether the last character of `text` is the right check character for the rest.
 pub fn is_valid(text: &str) -> bool {
     let mut chars = text.chars();
-    let Some(last) = chars.next_back() else { return false };
+    let Some(last) = chars.next_back() else {
+        return false;
+    };
     mod_37_36(chars.as_str()) == Some(last.to_ascii_uppercase())
 }
 

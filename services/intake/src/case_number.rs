@@ -1,6 +1,6 @@
 //! Case numbers: implementation code, date, sequence and a check character.
 //!
-//! `1141282400596722961000709005000-20261204-000123-K`: unique per deployment because the
+//! `1141282400596722961000709005000-20261204-000123-E`: unique per deployment because the
 //! sequence is allocated in the database, never reused because the sequence only grows.
 
 use chrono::NaiveDate;
