@@ -1,0 +1,45 @@
+//! A service refuses to start on a malformed service item, naming the bad field, before it
+//! binds any port.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use residence_launcher::{binary_path, free_port, project_root};
+
+#[test]
+fn a_malformed_service_item_stops_every_service_naming_the_field() -> Result<()> {
+    let root = project_root()?;
+    let shipped = std::fs::read_to_string(root.join("deploy/service-item.toml"))?;
+    let broken = shipped.replacen("legal_working_days = 1", "legal_working_days = 0", 1);
+    assert_ne!(broken, shipped);
+    let dir = std::env::temp_dir().join(format!("residence-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let item = dir.join("service-item.toml");
+    std::fs::write(&item, broken)?;
+
+    for service in ["intake", "review", "decision", "delivery", "courier", "elicense"] {
+        let port = free_port()?;
+        let output = Command::new(binary_path(&format!("residence-{service}"))?)
+            .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
+            .args(["--nats-url", "nats://127.0.0.1:1"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--service-item")
+            .arg(&item)
+            .arg("--calendar-dir")
+            .arg(root.join("deploy/calendars"))
+            .output()
+            .with_context(|| format!("run residence-{service}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{service} started with a broken item");
+        assert!(
+            stderr.contains("time_limits.legal_working_days"),
+            "{service} did not name the field: {stderr}"
+        );
+        // Nothing was bound: the port is still free.
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .with_context(|| format!("{service} left port {port} bound"))?;
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
