@@ -17,7 +17,9 @@ fn a_malformed_service_item_stops_every_service_naming_the_field() -> Result<()>
     let item = dir.join("service-item.toml");
     std::fs::write(&item, broken)?;
 
-    for service in ["intake", "review", "decision", "delivery", "courier", "elicense"] {
+    for service in [
+        "intake", "review", "decision", "delivery", "courier", "elicense",
+    ] {
         let port = free_port()?;
         let output = Command::new(binary_path(&format!("residence-{service}"))?)
             .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
@@ -31,7 +33,10 @@ fn a_malformed_service_item_stops_every_service_naming_the_field() -> Result<()>
             .output()
             .with_context(|| format!("run residence-{service}"))?;
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{service} started with a broken item");
+        assert!(
+            !output.status.success(),
+            "{service} started with a broken item"
+        );
         assert!(
             stderr.contains("time_limits.legal_working_days"),
             "{service} did not name the field: {stderr}"
