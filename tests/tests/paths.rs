@@ -154,11 +154,18 @@ async fn exercise(system: &System) -> Result<()> {
         .into_inner();
     assert_eq!(pickup.status(), pb::CaseStatus::Accepted, "{pickup:?}");
 
-    // Too early: refused at once with a field-level reason.
-    let early = intake
-        .submit_application(application(HOLDER_MALE, date_in(90), IN_COUNTY))
+    // Too early: refused at once with a field-level reason, as pre-review foretold.
+    let early_request = application(HOLDER_MALE, date_in(90), IN_COUNTY);
+    let verdict = intake
+        .pre_review_application(early_request.clone())
         .await?
         .into_inner();
+    assert!(!verdict.acceptable);
+    let early = intake.submit_application(early_request).await?.into_inner();
+    assert_eq!(
+        verdict.reasons, early.reasons,
+        "pre-review and submission agree"
+    );
     assert_eq!(early.status(), pb::CaseStatus::Refused);
     assert!(
         early
@@ -177,6 +184,12 @@ async fn exercise(system: &System) -> Result<()> {
     // Missing the proof: one notice, then accepted once supplied.
     let mut incomplete_request = application(HOLDER_THIRD, date_in(3), IN_COUNTY);
     incomplete_request.materials = materials(false);
+    let verdict = intake
+        .pre_review_application(incomplete_request.clone())
+        .await?
+        .into_inner();
+    assert!(!verdict.acceptable && verdict.reasons.is_empty());
+    assert_eq!(verdict.missing_materials.len(), 1);
     let incomplete = intake
         .submit_application(incomplete_request)
         .await?

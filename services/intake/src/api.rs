@@ -64,6 +64,46 @@ impl IntakeService for IntakeApi {
         Ok(Response::new(self.submit_response(&case, replayed)))
     }
 
+    async fn pre_review_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::PreReviewApplicationResponse>, Status> {
+        let submission = request::submission(request.get_ref(), &self.store.item)?;
+        let today = china_date(Utc::now());
+        let switches = residence_rules::Switches::default();
+        let verdict = crate::verdict::assess(&submission, today, &self.store.calendar, &switches);
+        let due = self.store.due_date(today);
+        let to_proto = |reasons: Vec<residence_events::ReasonItem>| -> Vec<pb::Reason> {
+            reasons
+                .into_iter()
+                .map(|r| pb::Reason {
+                    code: r.code,
+                    field: r.field,
+                    message: r.message,
+                })
+                .collect()
+        };
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        Ok(Response::new(pb::PreReviewApplicationResponse {
+            acceptable: verdict.is_acceptable(),
+            reasons: to_proto(verdict.refusals.clone()),
+            missing_materials: to_proto(verdict.missing_reasons()),
+            window_opens: date(verdict.window.map(|w| w.0)),
+            window_closes: date(verdict.window.map(|w| w.1)),
+            timeliness: verdict
+                .timeliness
+                .map(|t| t.code().to_owned())
+                .unwrap_or_default(),
+            new_valid_until: date(verdict.new_valid_until),
+            due_on: if verdict.is_acceptable() {
+                due.date.to_string()
+            } else {
+                String::new()
+            },
+            due_on_confirmed: verdict.is_acceptable() && due.confirmed,
+        }))
+    }
+
     async fn track_case(
         &self,
         request: Request<pb::TrackCaseRequest>,

@@ -42,6 +42,12 @@ pub enum Created {
 }
 
 impl Store {
+    /// The due date of a case accepted on `today`: the item's legal time limit in working days.
+    pub fn due_date(&self, today: NaiveDate) -> residence_rules::DueDate {
+        self.calendar
+            .add_working_days(today, self.item.time_limits.legal_working_days)
+    }
+
     /// Looks a case up by the client's request id.
     pub async fn by_request_id(&self, id: &str) -> Result<Option<case::Model>, DbErr> {
         case::Entity::find()
