@@ -15,7 +15,7 @@ pub fn default_calendar_dir() -> anyhow::Result<PathBuf> {
 
 /// Loads every `YYYY.toml` holiday schedule in `dir`.
 pub fn load_calendar(dir: &Path) -> anyhow::Result<Calendar> {
-    residence_runtime::config::load_calendar(dir)
+    residence_runtime::calendar::load_calendar(dir)
         .with_context(|| format!("cannot load the holiday calendars in {}", dir.display()))
 }
 

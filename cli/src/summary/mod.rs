@@ -87,6 +87,10 @@ pub struct Summary {
     pub accepted: u64,
     /// Cases refused at acceptance (不予受理).
     pub refused: u64,
+    /// Refused cases per refusal reason code; a case refused for two reasons counts under both.
+    pub refusals_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Cases sent one supplement notice (补正) and accepted once the applicant answered.
+    pub supplement_round_trips: u64,
     /// Decisions with outcome `approved`.
     pub approved: u64,
     /// Decisions with outcome `denied`.
@@ -183,6 +187,8 @@ impl Summary {
         self.accepted = counts.accepted;
         self.refused = counts.refused;
         self.not_final = counts.not_final;
+        self.refusals_by_reason = store.refusals_by_reason().await?;
+        self.supplement_round_trips = store.supplement_round_trips().await?;
         self.duplicates.case_steps = store.surplus("case_steps", "case_number, status").await?;
 
         let (times, unreadable) = store.case_times().await?;
@@ -246,6 +252,7 @@ impl fmt::Display for Summary {
             ("submitted", self.submitted),
             ("accepted", self.accepted),
             ("refused", self.refused),
+            ("supplement round trips", self.supplement_round_trips),
             ("approved", self.approved),
             ("denied", self.denied),
             ("delivered by courier", self.delivered_by_courier),
@@ -257,6 +264,14 @@ impl fmt::Display for Summary {
         ];
         for (label, value) in counts {
             writeln!(f, "  {label:<26}{value:>10}")?;
+        }
+        if !self.refusals_by_reason.is_empty() {
+            let reasons: Vec<String> = self
+                .refusals_by_reason
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect();
+            writeln!(f, "    refused for: {}", reasons.join(", "))?;
         }
         let d = &self.duplicates;
         if d.total() > 0 {

@@ -76,6 +76,41 @@ impl Store {
         })
     }
 
+    /// Refusal reason codes of refused cases, each with how many cases it refused.
+    pub(super) async fn refusals_by_reason(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>> {
+        let sql = format!(
+            "SELECT reasons FROM {} WHERE status = 'refused'",
+            self.table("cases")
+        );
+        let mut counts = std::collections::BTreeMap::new();
+        for row in self.query_all(&sql).await? {
+            let reasons: String = row.try_get("", "reasons")?;
+            let reasons: Vec<serde_json::Value> = serde_json::from_str(&reasons)
+                .with_context(|| "a refused case's reasons are not a JSON array")?;
+            let codes: std::collections::BTreeSet<&str> = reasons
+                .iter()
+                .filter_map(|reason| reason["code"].as_str())
+                .collect();
+            for code in codes {
+                *counts.entry(code.to_owned()).or_default() += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Cases that were sent a supplement notice (补正) and were accepted once answered.
+    pub(super) async fn supplement_round_trips(&self) -> Result<u64> {
+        let sql = format!(
+            "SELECT COUNT(DISTINCT case_number) AS n FROM {} WHERE status = 'supplement_required' \
+             AND case_number IN (SELECT case_number FROM {} WHERE accepted_at IS NOT NULL)",
+            self.table("case_steps"),
+            self.table("cases")
+        );
+        count(&self.query_one(&sql).await?, "n")
+    }
+
     /// Every case's receipt and closing time; rows whose times cannot be read are counted.
     pub(super) async fn case_times(&self) -> Result<(Vec<CaseTimes>, u64)> {
         let sql = format!(

@@ -9,8 +9,9 @@ const INTAKE: &str = "
     CREATE TABLE cases (
         case_number TEXT PRIMARY KEY, status TEXT NOT NULL, is_final INTEGER NOT NULL,
         channel TEXT NOT NULL, delivery_method TEXT NOT NULL, received_at TEXT NOT NULL,
-        accepted_at TEXT, closed_at TEXT);
-    INSERT INTO cases VALUES
+        accepted_at TEXT, closed_at TEXT, reasons TEXT NOT NULL DEFAULT '[]');
+    INSERT INTO cases (case_number, status, is_final, channel, delivery_method, received_at,
+        accepted_at, closed_at) VALUES
         ('C1', 'collected', 1, 'window', 'pickup', '2026-12-04 08:00:00.000000+00:00',
          '2026-12-04 08:00:00.500000+00:00', '2026-12-04 08:00:02.000000+00:00'),
         ('C2', 'refused', 1, 'online', 'pickup', '2026-12-04 08:00:01.000000+00:00',
@@ -21,11 +22,16 @@ const INTAKE: &str = "
          '2026-12-04 08:00:02.100000+00:00', '2026-12-04 08:00:03.000000+00:00'),
         ('C5', 'shipped', 0, 'self_service_terminal', 'courier',
          '2026-12-04 08:00:03.000000+00:00', '2026-12-04 08:00:03.100000+00:00', NULL);
+    UPDATE cases SET reasons =
+        '[{\"code\":\"too_early\",\"field\":\"permit.valid_until\"},
+          {\"code\":\"agent_not_allowed\",\"field\":\"agent.relation\"}]'
+        WHERE case_number = 'C2';
     CREATE TABLE case_steps (
         id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, status TEXT NOT NULL);
     INSERT INTO case_steps (case_number, status) VALUES
         ('C1', 'received'), ('C1', 'accepted'), ('C1', 'accepted'), ('C1', 'collected'),
-        ('C2', 'received'), ('C2', 'refused'), ('C3', 'received'), ('C3', 'accepted');
+        ('C2', 'received'), ('C2', 'refused'), ('C3', 'received'),
+        ('C3', 'supplement_required'), ('C3', 'accepted');
 ";
 
 const DECISION: &str = "
@@ -112,6 +118,13 @@ async fn counts_come_from_the_databases_and_record_files() {
         submitted: 5,
         accepted: 4,
         refused: 1,
+        refusals_by_reason: [
+            ("agent_not_allowed".to_owned(), 1),
+            ("too_early".to_owned(), 1),
+        ]
+        .into_iter()
+        .collect(),
+        supplement_round_trips: 1,
         approved: 3,
         denied: 1,
         delivered_by_courier: 1,
@@ -142,6 +155,7 @@ async fn counts_come_from_the_databases_and_record_files() {
         "submitted",
         "accepted",
         "refused",
+        "supplement_round_trips",
         "approved",
         "denied",
         "delivered_by_courier",

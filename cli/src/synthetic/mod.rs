@@ -40,6 +40,9 @@ pub enum Scenario {
     CrossCountyMove,
     /// An ID number with a wrong check character: refused.
     InvalidIdNumber,
+    /// An adult holder represented by someone outside the family: refused under the shipped
+    /// rule that only a guardian or close relative may act for an adult.
+    UnrelatedAgent,
 }
 
 /// How an application should end.
@@ -66,14 +69,15 @@ impl Scenario {
             Self::TooEarly
             | Self::HongKongResident
             | Self::CrossCountyMove
-            | Self::InvalidIdNumber => Expected::Refused,
+            | Self::InvalidIdNumber
+            | Self::UnrelatedAgent => Expected::Refused,
         }
     }
 }
 
 /// How many of every 20 applications follow each scenario.
-pub const DECK: [(Scenario, usize); 10] = [
-    (Scenario::OnTime, 9),
+pub const DECK: [(Scenario, usize); 11] = [
+    (Scenario::OnTime, 8),
     (Scenario::Late, 3),
     (Scenario::WithinCountyMove, 1),
     (Scenario::MinorWithGuardian, 1),
@@ -83,6 +87,7 @@ pub const DECK: [(Scenario, usize); 10] = [
     (Scenario::HongKongResident, 1),
     (Scenario::CrossCountyMove, 1),
     (Scenario::InvalidIdNumber, 1),
+    (Scenario::UnrelatedAgent, 1),
 ];
 
 /// Applications per deck.
@@ -170,16 +175,18 @@ impl Generator {
             Scenario::InvalidIdNumber => id_number::with_wrong_check(&holder.id_number),
             _ => holder.id_number.clone(),
         };
-        let agent = (scenario == Scenario::MinorWithGuardian).then(|| {
-            let surname: String = holder.name.chars().take(1).collect();
-            let guardian = person::person(rng, today, 30..=50, Some(&surname));
-            pb::Agent {
-                name: guardian.name,
-                id_number: guardian.id_number,
-                phone: guardian.phone,
-                relation: pb::AgentRelation::Guardian.into(),
+        let agent = match scenario {
+            Scenario::MinorWithGuardian => {
+                let surname: String = holder.name.chars().take(1).collect();
+                let guardian = person::person(rng, today, 30..=50, Some(&surname));
+                Some(agent(guardian, pb::AgentRelation::Guardian))
             }
-        });
+            Scenario::UnrelatedAgent => {
+                let stranger = person::person(rng, today, 25..=60, None);
+                Some(agent(stranger, pb::AgentRelation::Other))
+            }
+            _ => None,
+        };
 
         let scan = self.issued + 1;
         let proof = proof(rng, scenario, scan);
@@ -225,6 +232,15 @@ impl Generator {
             request,
             supplement,
         }
+    }
+}
+
+fn agent(person: person::Person, relation: pb::AgentRelation) -> pb::Agent {
+    pb::Agent {
+        name: person.name,
+        id_number: person.id_number,
+        phone: person.phone,
+        relation: relation.into(),
     }
 }
 

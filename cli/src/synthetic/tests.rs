@@ -45,8 +45,14 @@ fn every_id_number_parses_as_its_scenario_expects() {
             }
         }
         if let Some(agent) = &application.request.agent {
-            let guardian = IdNumber::parse_on(&agent.id_number, today()).unwrap();
-            assert!(guardian.age_on(today()) >= 30);
+            let agent_age = IdNumber::parse_on(&agent.id_number, today())
+                .unwrap()
+                .age_on(today());
+            match application.scenario {
+                Scenario::MinorWithGuardian => assert!(agent_age >= 30),
+                Scenario::UnrelatedAgent => assert!(agent_age >= 25),
+                other => panic!("{other:?} has an agent"),
+            }
         }
     }
 }
@@ -71,6 +77,11 @@ fn names_match_the_sex_in_the_id_number_and_minors_are_under_16() {
                 let agent = application.request.agent.as_ref().unwrap();
                 assert_eq!(agent.relation, i32::from(pb::AgentRelation::Guardian));
                 assert_eq!(agent.name.chars().next(), holder.name.chars().next());
+            }
+            Scenario::UnrelatedAgent => {
+                assert!((18..=65).contains(&age), "{age}");
+                let agent = application.request.agent.as_ref().unwrap();
+                assert_eq!(agent.relation, i32::from(pb::AgentRelation::Other));
             }
             _ => assert!((18..=65).contains(&age), "{age}"),
         }

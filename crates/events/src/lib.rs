@@ -52,6 +52,11 @@ pub const COURIER_DELIVERED: EventType = EventType::new("residence.v1.courier.de
 pub const COURIER_FAILED: EventType = EventType::new("residence.v1.courier.failed");
 /// An electronic license was issued for an approval.
 pub const LICENSE_ISSUED: EventType = EventType::new("residence.v1.license.issued");
+/// A case's time limit runs out soon and the case is not decided yet.
+pub const CASE_DEADLINE_APPROACHING: EventType =
+    EventType::new("residence.v1.case.deadline_approaching");
+/// A case's time limit ran out before its decision.
+pub const CASE_OVERDUE: EventType = EventType::new("residence.v1.case.overdue");
 
 /// Every internal event type, for stream set-up and documentation.
 pub const ALL_INTERNAL: &[EventType] = &[
@@ -68,6 +73,8 @@ pub const ALL_INTERNAL: &[EventType] = &[
     COURIER_DELIVERED,
     COURIER_FAILED,
     LICENSE_ISSUED,
+    CASE_DEADLINE_APPROACHING,
+    CASE_OVERDUE,
 ];
 
 /// Partner-facing subjects for logistics partners (JSON, documented in the AsyncAPI file).

@@ -157,6 +157,26 @@ pub struct ApplicationAccepted {
     pub due_on_confirmed: bool,
 }
 
+/// `residence.v1.case.deadline_approaching` and `residence.v1.case.overdue`. Carries no
+/// personal data: supervisors look the case up by its number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseTimeLimit {
+    pub case_number: String,
+    /// `legal` (法定办理时限) or `promised` (承诺办理时限).
+    pub limit: String,
+    /// The limit in working days.
+    pub working_days: u32,
+    /// The working day the limit ends with; moved later by any time spent waiting on the
+    /// applicant.
+    pub due_on: NaiveDate,
+    /// False when `due_on` depends on a year without a loaded holiday calendar.
+    pub due_on_confirmed: bool,
+    /// The instant the limit runs out: midnight at the end of `due_on`, China time.
+    pub deadline: DateTime<Utc>,
+    /// Where the case stands, a case status in snake case such as `accepted`.
+    pub status: String,
+}
+
 /// `residence.v1.application.refused`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApplicationRefused {

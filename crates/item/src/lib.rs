@@ -45,6 +45,9 @@ pub struct ServiceItem {
     pub stages: Vec<Stage>,
     pub materials: Vec<Material>,
     pub legal_basis: LegalBasis,
+    /// Rules that differ between places; each has the default DOMAIN.md documents.
+    #[serde(default)]
+    pub rules: residence_rules::Switches,
 }
 
 /// Catalogue codes; treated as opaque strings.
@@ -196,6 +199,14 @@ impl ServiceItem {
         self.validate_channels_and_delivery()?;
         self.validate_stages()?;
         self.validate_materials()?;
+        if let Some(months) = self.rules.reregister_after_months_late
+            && !(1..=120).contains(&months)
+        {
+            return invalid(
+                "rules.reregister_after_months_late",
+                "must be between 1 and 120 when set",
+            );
+        }
         not_blank("legal_basis.endorsement", &self.legal_basis.endorsement)?;
         not_blank(
             "legal_basis.address_change",
@@ -360,6 +371,36 @@ mod tests {
         assert!(!item.fee.charged);
         assert_eq!(item.channels.max_on_site_visits, 0);
         assert_eq!(item.codes.implementation, "1141282400596722961000709005000");
+    }
+
+    #[test]
+    fn rule_switches_default_as_documented_and_can_be_set() {
+        use residence_rules::AgentPolicy;
+        let shipped = ServiceItem::parse(SHIPPED).unwrap();
+        assert_eq!(shipped.rules, residence_rules::Switches::default());
+        let without = SHIPPED.replacen("agent_for_adults = \"guardian_or_close_relative\"", "", 1);
+        assert_eq!(
+            ServiceItem::parse(&without).unwrap().rules.agent_for_adults,
+            AgentPolicy::GuardianOrCloseRelative
+        );
+        let strict = SHIPPED.replacen(
+            "agent_for_adults = \"guardian_or_close_relative\"",
+            "agent_for_adults = \"in_person_only\"\nreregister_after_months_late = 6",
+            1,
+        );
+        let strict = ServiceItem::parse(&strict).unwrap().rules;
+        assert_eq!(strict.agent_for_adults, AgentPolicy::InPersonOnly);
+        assert_eq!(strict.reregister_after_months_late, Some(6));
+        let bad = error_for(
+            "# reregister_after_months_late = 6",
+            "reregister_after_months_late = 0",
+        );
+        assert!(bad.contains("rules.reregister_after_months_late"), "{bad}");
+        let unknown = error_for(
+            "agent_for_adults = \"guardian_or_close_relative\"",
+            "agent_for_adults = \"anyone\"",
+        );
+        assert!(unknown.contains("agent_for_adults"), "{unknown}");
     }
 
     fn error_for(from: &str, to: &str) -> String {

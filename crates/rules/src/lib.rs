@@ -16,6 +16,7 @@
 pub mod address_change;
 pub mod calendar;
 pub mod check_character;
+pub mod clock;
 mod dates;
 pub mod endorsement;
 pub mod eval;
@@ -24,6 +25,7 @@ pub mod mask;
 pub mod materials;
 
 pub use calendar::{Calendar, CalendarError, DueDate, YearSchedule};
+pub use clock::{Clock, LimitKind};
 pub use endorsement::{AgentPolicy, PermitKind, Refusal, Switches};
 pub use id_number::{HolderKind, IdNumber, IdNumberError, Sex};
 pub use mask::mask_id_number;

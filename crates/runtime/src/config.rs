@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use residence_item::ServiceItem;
-use residence_rules::calendar::{Calendar, YearSchedule};
+
+use crate::calendar::{CalendarLoadError, SharedCalendar};
 
 /// Flags every service accepts. Each flag can also come from the environment variable named.
 #[derive(Clone, Debug, clap::Args)]
@@ -44,6 +46,16 @@ pub struct CommonArgs {
     )]
     pub calendar_dir: PathBuf,
 
+    /// Seconds between two readings of the calendar directory while the service runs, 1 to
+    /// 86400 (the missing-year warning is checked at each reading); SIGHUP reads it at once.
+    #[arg(
+        long,
+        env = "RESIDENCE_CALENDAR_RELOAD_SECS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub calendar_reload_secs: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "RESIDENCE_LOG_FORMAT", default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
@@ -62,9 +74,14 @@ impl CommonArgs {
             .with_context(|| format!("service item {} is not usable", self.service_item.display()))
     }
 
-    /// Loads every `YYYY.toml` in the calendar directory.
-    pub fn load_calendar(&self) -> anyhow::Result<Calendar> {
-        load_calendar(&self.calendar_dir)
+    /// Loads every `YYYY.toml` in the calendar directory, as a calendar that can be reloaded.
+    pub fn load_calendar(&self) -> Result<SharedCalendar, CalendarLoadError> {
+        SharedCalendar::load(&self.calendar_dir)
+    }
+
+    /// How often the calendar directory is read again.
+    pub fn calendar_reload_interval(&self) -> Duration {
+        Duration::from_secs(self.calendar_reload_secs)
     }
 
     /// The database URL for `service`: the per-service variable, then `--database-url`, then a
@@ -84,21 +101,29 @@ impl CommonArgs {
     }
 }
 
-/// Loads every `YYYY.toml` in `dir` into a calendar. Years without a file are computed from
-/// weekends alone and reported as unconfirmed.
-pub fn load_calendar(dir: &std::path::Path) -> anyhow::Result<Calendar> {
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read calendar directory {}", dir.display()))?;
-    let mut schedules = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "toml") {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read calendar {}", path.display()))?;
-            let schedule = YearSchedule::from_toml(&text)
-                .with_context(|| format!("calendar {} is not valid", path.display()))?;
-            schedules.push(schedule);
-        }
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
     }
-    Calendar::new(schedules).context("calendars do not fit together")
+
+    fn parse(flags: &[&str]) -> Result<CommonArgs, clap::Error> {
+        let argv = std::iter::once("service").chain(flags.iter().copied());
+        Flags::try_parse_from(argv).map(|flags| flags.common)
+    }
+
+    #[test]
+    fn the_calendar_reload_interval_is_checked() {
+        let minute = parse(&["--calendar-reload-secs", "60"]).unwrap();
+        assert_eq!(minute.calendar_reload_interval(), Duration::from_secs(60));
+        assert!(parse(&["--calendar-reload-secs", "0"]).is_err());
+        assert!(parse(&["--calendar-reload-secs", "86401"]).is_err());
+        assert!(parse(&["--calendar-reload-secs", "hourly"]).is_err());
+    }
 }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
-use tonic::server::NamedService;
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -48,13 +47,18 @@ impl Violations {
     }
 }
 
-/// Health service reporting `S` as serving, and the reporter to change that.
-pub async fn health<S: NamedService>() -> (
+/// Health service reporting the service named `name` as serving, and the reporter to change
+/// that.
+pub async fn health(
+    name: &str,
+) -> (
     HealthReporter,
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
 ) {
     let (reporter, server) = tonic_health::server::health_reporter();
-    reporter.set_serving::<S>().await;
+    reporter
+        .set_service_status(name, tonic_health::ServingStatus::Serving)
+        .await;
     (reporter, server)
 }
 

@@ -9,13 +9,9 @@ pub mod parcel;
 pub mod partner;
 pub mod tracking;
 
-use std::sync::Arc;
-
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_events::partner::Party;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown};
-use sea_orm_migration::MigratorTrait;
-use tonic_health::ServingStatus;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50055;
@@ -58,60 +54,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("no sender phone configured; waybills leave it blank");
     }
 
-    let db = database::connect("courier", &args.common.database_url("courier")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "courier").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
-
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
-    let relay_handle = relay.handle();
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let outbox = OutboxWriter::new("courier");
-
+    let mut service =
+        Service::start::<migration::Migrator>("courier", &args.common, DEFAULT_PORT).await?;
     let deliveries = ConsumerSpec::new(dispatch::CONSUMER, streams::RESIDENCE, dispatch::SUBJECTS);
-    let dispatch_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        deliveries,
-        Arc::new(dispatch::DispatchHandler {
-            db: db.clone(),
-            outbox: outbox.clone(),
-            relay: relay_handle.clone(),
-            partner: partner.clone(),
-            sender,
-        }),
-        shutdown.clone(),
-    ));
+    let dispatch_handler = dispatch::DispatchHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        partner: partner.clone(),
+        sender,
+    };
+    service.consume(deliveries, dispatch_handler);
     let statuses = ConsumerSpec::new(tracking::CONSUMER, streams::LOGISTICS, tracking::SUBJECTS);
-    let tracking_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        statuses,
-        Arc::new(tracking::TrackingHandler {
-            db,
-            outbox,
-            relay: relay_handle,
-        }),
-        shutdown.clone(),
-    ));
+    let tracking_handler = tracking::TrackingHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+    };
+    service.consume(statuses, tracking_handler);
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(HEALTH_SERVICE_NAME, ServingStatus::Serving)
-        .await;
     let partner = partner.as_deref().unwrap_or("");
-    tracing::info!(addr = %listener.local_addr()?, partner, "courier serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
-
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, dispatch_task, tracking_task);
-    Ok(())
+    tracing::info!(addr = %service.local_addr(), partner, "courier serving");
+    service.serve_health_only(HEALTH_SERVICE_NAME).await
 }
 
 /// A telephone number as printed on a waybill: empty, or 5 to 20 digits, spaces, '-' or '+'.

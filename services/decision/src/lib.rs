@@ -9,10 +9,9 @@ pub mod migration;
 
 use std::sync::Arc;
 
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::decision_service_server::DecisionServiceServer;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown};
-use sea_orm_migration::MigratorTrait;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50053;
@@ -27,43 +26,23 @@ pub struct Args {
 
 /// Runs the service until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
-    let db = database::connect("decision", &args.common.database_url("decision")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "decision").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
 
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
+    let mut service =
+        Service::start::<migration::Migrator>("decision", &args.common, DEFAULT_PORT).await?;
+    let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
     let handler = handler::DecisionHandler {
-        db: db.clone(),
-        outbox: OutboxWriter::new("decision"),
-        relay: relay.handle(),
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
         item,
     };
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
-    let consumer_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        spec,
-        Arc::new(handler),
-        shutdown.clone(),
-    ));
+    service.consume(spec, handler);
 
-    let api = api::DecisionApi { db };
-    let (_health, health_service) = grpc::health::<DecisionServiceServer<api::DecisionApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "decision serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .add_service(DecisionServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
-
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, consumer_task);
-    Ok(())
+    let api = api::DecisionApi {
+        db: service.db().clone(),
+    };
+    tracing::info!(addr = %service.local_addr(), "decision serving");
+    service.serve(DecisionServiceServer::new(api)).await
 }

@@ -10,12 +10,9 @@ pub mod reports;
 pub mod rules;
 pub mod store;
 
-use std::sync::Arc;
-
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::delivery_service_server::DeliveryServiceServer;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown};
-use sea_orm_migration::MigratorTrait;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50054;
@@ -34,58 +31,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let item = args.common.load_item()?;
     let offers_courier = item.offers_courier();
 
-    let db = database::connect("delivery", &args.common.database_url("delivery")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "delivery").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
-
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
-    let relay_handle = relay.handle();
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let outbox = OutboxWriter::new("delivery");
-
+    let mut service =
+        Service::start::<migration::Migrator>("delivery", &args.common, DEFAULT_PORT).await?;
     let decisions = ConsumerSpec::new(decisions::CONSUMER, streams::RESIDENCE, decisions::SUBJECTS);
-    let decisions_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        decisions,
-        Arc::new(decisions::DecisionHandler {
-            db: db.clone(),
-            outbox: outbox.clone(),
-            relay: relay_handle.clone(),
-            offers_courier,
-        }),
-        shutdown.clone(),
-    ));
-    let reports = ConsumerSpec::new(reports::CONSUMER, streams::RESIDENCE, reports::SUBJECTS);
-    let reports_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        reports,
-        Arc::new(reports::ReportHandler {
-            db: db.clone(),
-            outbox: outbox.clone(),
-            relay: relay_handle.clone(),
-        }),
-        shutdown.clone(),
-    ));
-
-    let api = api::DeliveryApi {
-        store: store::Store { db, outbox },
-        relay: relay_handle,
+    let decision_handler = decisions::DecisionHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        offers_courier,
     };
-    let (_health, health_service) = grpc::health::<DeliveryServiceServer<api::DeliveryApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, offers_courier, "delivery serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .add_service(DeliveryServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
+    service.consume(decisions, decision_handler);
+    let reports = ConsumerSpec::new(reports::CONSUMER, streams::RESIDENCE, reports::SUBJECTS);
+    let report_handler = reports::ReportHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+    };
+    service.consume(reports, report_handler);
 
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, decisions_task, reports_task);
-    Ok(())
+    let store = store::Store {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+    };
+    let api = api::DeliveryApi {
+        store,
+        relay: service.relay(),
+    };
+    tracing::info!(addr = %service.local_addr(), offers_courier, "delivery serving");
+    service.serve(DeliveryServiceServer::new(api)).await
 }

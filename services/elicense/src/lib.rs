@@ -16,11 +16,10 @@ pub mod migration;
 use std::sync::Arc;
 
 use anyhow::Context;
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_item::ServiceItem;
 use residence_proto::v1::elicense_service_server::ElicenseServiceServer;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown};
-use sea_orm_migration::MigratorTrait;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50056;
@@ -61,55 +60,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    let db = database::connect("elicense", &args.common.database_url("elicense")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "elicense").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
-
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
-    let issuance = issuance::IssuanceHandler {
-        db: db.clone(),
-        outbox: OutboxWriter::new("elicense"),
-        relay: relay.handle(),
+    let mut service =
+        Service::start::<migration::Migrator>("elicense", &args.common, DEFAULT_PORT).await?;
+    let approvals = ConsumerSpec::new(issuance::CONSUMER, streams::RESIDENCE, issuance::SUBJECTS);
+    let issuance_handler = issuance::IssuanceHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
         issuer,
     };
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let approvals = ConsumerSpec::new(issuance::CONSUMER, streams::RESIDENCE, issuance::SUBJECTS);
-    let approvals_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        approvals,
-        Arc::new(issuance),
-        shutdown.clone(),
-    ));
+    service.consume(approvals, issuance_handler);
     let acks = ConsumerSpec::new(
         acknowledgement::CONSUMER,
         streams::ELICENSE,
         acknowledgement::SUBJECTS,
     );
-    let acks_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        acks,
-        Arc::new(acknowledgement::AcknowledgementHandler { db: db.clone() }),
-        shutdown.clone(),
-    ));
+    let acknowledgement_handler = acknowledgement::AcknowledgementHandler {
+        db: service.db().clone(),
+    };
+    service.consume(acks, acknowledgement_handler);
 
-    let api = api::ElicenseApi { db };
-    let (_health, health_service) = grpc::health::<ElicenseServiceServer<api::ElicenseApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "elicense serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .add_service(ElicenseServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
-
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, approvals_task, acks_task);
-    Ok(())
+    let api = api::ElicenseApi {
+        db: service.db().clone(),
+    };
+    tracing::info!(addr = %service.local_addr(), "elicense serving");
+    service.serve(ElicenseServiceServer::new(api)).await
 }
 
 /// The codes every identifier carries, checked so that a bad one stops start-up.

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use prost::Message;
 use residence_eventing::RelayHandle;
 use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
 use residence_runtime::grpc::{self, Violations, internal};
-use residence_runtime::time::{china_date, china_rfc3339};
+use residence_runtime::time::{TimeSource, china_date, china_rfc3339};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
@@ -23,6 +22,8 @@ pub struct IntakeApi {
     pub store: Store,
     pub access: Arc<AccessCodes>,
     pub relay: RelayHandle,
+    /// The clock every handler reads "now" from.
+    pub now: TimeSource,
 }
 
 #[tonic::async_trait]
@@ -34,12 +35,12 @@ impl IntakeService for IntakeApi {
         let request = request.into_inner();
         let submission = request::submission(&request, &self.store.item)?;
         let digest = hex(&Sha256::digest(request.encode_to_vec()));
-        let now = Utc::now();
-        let switches = residence_rules::Switches::default();
+        let now = self.now.now();
+        let switches = self.store.item.rules;
         let verdict = crate::verdict::assess(
             &submission,
             china_date(now),
-            &self.store.calendar,
+            &self.store.calendar.current(),
             &switches,
         );
 
@@ -69,9 +70,14 @@ impl IntakeService for IntakeApi {
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::PreReviewApplicationResponse>, Status> {
         let submission = request::submission(request.get_ref(), &self.store.item)?;
-        let today = china_date(Utc::now());
-        let switches = residence_rules::Switches::default();
-        let verdict = crate::verdict::assess(&submission, today, &self.store.calendar, &switches);
+        let today = china_date(self.now.now());
+        let switches = self.store.item.rules;
+        let verdict = crate::verdict::assess(
+            &submission,
+            today,
+            &self.store.calendar.current(),
+            &switches,
+        );
         let due = self.store.due_date(today);
         let to_proto = |reasons: Vec<residence_events::ReasonItem>| -> Vec<pb::Reason> {
             reasons
@@ -160,7 +166,7 @@ impl IntakeService for IntakeApi {
                 case.status
             )));
         }
-        let now = Utc::now();
+        let now = self.now.now();
         let case = self
             .store
             .supplement(case, &supplied, china_date(now), now)

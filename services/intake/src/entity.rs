@@ -88,3 +88,41 @@ pub mod sequence {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The time-limit clocks of accepted cases: one row per case and limit (legal, promised).
+pub mod clock {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_clocks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub case_number: String,
+        /// `legal` or `promised`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub limit_kind: String,
+        pub working_days: i32,
+        /// Working days used before the clock last started.
+        pub used_days: i32,
+        /// Acceptance, or the day the applicant last answered a supplement notice.
+        pub started_on: Date,
+        /// Set while the case waits on the applicant.
+        pub paused_on: Option<Date>,
+        pub due_on: Date,
+        pub due_on_confirmed: bool,
+        pub deadline_at: DateTimeUtc,
+        pub warn_at: DateTimeUtc,
+        /// `running`, `paused` or `stopped`.
+        #[sea_orm(indexed)]
+        pub state: String,
+        pub warned_at: Option<DateTimeUtc>,
+        pub overdue_at: Option<DateTimeUtc>,
+        pub stopped_at: Option<DateTimeUtc>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

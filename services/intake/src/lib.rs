@@ -5,6 +5,7 @@
 pub mod access;
 pub mod api;
 pub mod case_number;
+pub mod clock;
 pub mod entity;
 pub mod migration;
 pub mod progress;
@@ -16,10 +17,9 @@ pub mod verdict;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::intake_service_server::IntakeServiceServer;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown, time};
-use sea_orm_migration::MigratorTrait;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50051;
@@ -35,63 +35,69 @@ pub struct Args {
     /// Every intake replica must read the same file.
     #[arg(long, env = "RESIDENCE_ACCESS_CODE_KEY_FILE")]
     pub access_code_key_file: Option<PathBuf>,
+
+    /// Hours before a case's time limit runs out (midnight China time at the end of its due
+    /// date) that its warning event goes out; never earlier than the due date itself.
+    #[arg(
+        long,
+        env = "RESIDENCE_DEADLINE_WARNING_HOURS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(0..=24)
+    )]
+    pub deadline_warning_hours: u32,
+
+    /// Seconds between checks of the time-limit clocks for warnings and overdue cases.
+    #[arg(
+        long,
+        env = "RESIDENCE_CLOCK_CHECK_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub clock_check_secs: u64,
 }
 
 /// Runs the service until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
-    let calendar = Arc::new(args.common.load_calendar()?);
-    if let Some(warning) = calendar.missing_next_year_warning(time::china_today()) {
-        tracing::warn!(%warning, "holiday calendar incomplete");
-    }
     let key_file = args
         .access_code_key_file
         .clone()
         .unwrap_or_else(|| args.common.data_dir.join("intake-access-code.key"));
     let access = Arc::new(access::AccessCodes::from_key_file(&key_file)?);
 
-    let db = database::connect("intake", &args.common.database_url("intake")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "intake").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
-
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
-    let relay_handle = relay.handle();
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    let mut service =
+        Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
     let progress = ConsumerSpec::new(progress::CONSUMER, streams::RESIDENCE, progress::SUBJECTS);
-    let progress_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        progress,
-        Arc::new(progress::ProgressHandler { db: db.clone() }),
-        shutdown.clone(),
-    ));
+    let progress_handler = progress::ProgressHandler {
+        db: service.db().clone(),
+    };
+    service.consume(progress, progress_handler);
+
+    let warning_ahead = chrono::TimeDelta::hours(i64::from(args.deadline_warning_hours));
+    let watcher = clock::Watcher {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        calendar: service.calendar(),
+        warning_ahead,
+    };
+    let every = std::time::Duration::from_secs(args.clock_check_secs);
+    service.spawn(|shutdown| watcher.run(every, shutdown));
 
     let store = store::Store {
-        db,
-        outbox: OutboxWriter::new("intake"),
+        db: service.db().clone(),
+        outbox: service.outbox(),
         item,
-        calendar,
+        calendar: service.calendar(),
+        warning_ahead,
     };
     let api = api::IntakeApi {
         store,
         access,
-        relay: relay_handle,
+        relay: service.relay(),
+        now: residence_runtime::time::TimeSource::system(),
     };
-    let (_health, health_service) = grpc::health::<IntakeServiceServer<api::IntakeApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "intake serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .add_service(IntakeServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
-
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, progress_task);
-    Ok(())
+    tracing::info!(addr = %service.local_addr(), "intake serving");
+    service.serve(IntakeServiceServer::new(api)).await
 }

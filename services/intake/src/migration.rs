@@ -3,7 +3,7 @@
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
 use sea_orm_migration::prelude::*;
 
-use crate::entity::{case, sequence, step};
+use crate::entity::{case, clock, sequence, step};
 
 /// Runs intake's migrations in order.
 #[derive(Debug)]
@@ -12,7 +12,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateCases)]
+        vec![
+            Box::new(CreateOutboxAndInbox),
+            Box::new(CreateCases),
+            Box::new(CreateClocks),
+        ]
     }
 }
 
@@ -30,5 +34,20 @@ impl MigrationTrait for CreateCases {
         create_table_for(manager, case::Entity).await?;
         create_table_for(manager, step::Entity).await?;
         create_table_for(manager, sequence::Entity).await
+    }
+}
+
+struct CreateClocks;
+
+impl MigrationName for CreateClocks {
+    fn name(&self) -> &str {
+        "m20261204_000003_create_case_clocks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateClocks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, clock::Entity).await
     }
 }

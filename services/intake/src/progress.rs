@@ -33,6 +33,8 @@ struct Change {
     new_valid_until: Option<chrono::NaiveDate>,
     parcel_reference: Option<String>,
     license_identifier: Option<String>,
+    /// The case was decided: its time-limit clocks stop.
+    decided: bool,
 }
 
 /// Applies progress events to cases. Idempotent: each event is claimed in the inbox.
@@ -93,6 +95,10 @@ impl ProgressHandler {
             active.license_identifier = Set(Some(identifier));
         }
         active.update(&txn).await?;
+        if change.decided {
+            // The time limits run to the decision; delivery is not counted.
+            crate::clock::stop(&txn, case_number, now).await?;
+        }
         if let Some(next) = new_status {
             add_step(&txn, case_number, next, now).await?;
             if status::is_final(next) {
@@ -142,6 +148,7 @@ fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
         let change = Change {
             status: Some(status::APPROVED),
             new_valid_until: Some(e.endorsement.valid_until),
+            decided: true,
             ..Change::default()
         };
         (e.application.case_number, change)
@@ -151,6 +158,7 @@ fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
             e.case_number,
             Change {
                 status: Some(status::DENIED),
+                decided: true,
                 ..Change::default()
             },
         )

@@ -8,8 +8,8 @@ use residence_events::{
     ApplicationRefused, ReasonItem,
 };
 use residence_item::ServiceItem;
-use residence_rules::calendar::Calendar;
 use residence_rules::materials::MaterialKind;
+use residence_runtime::SharedCalendar;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -27,7 +27,10 @@ pub struct Store {
     pub db: DatabaseConnection,
     pub outbox: OutboxWriter,
     pub item: std::sync::Arc<ServiceItem>,
-    pub calendar: std::sync::Arc<Calendar>,
+    /// The holiday calendar; an operator may reload it while the service runs.
+    pub calendar: SharedCalendar,
+    /// How long before a time limit runs out its warning goes out.
+    pub warning_ahead: chrono::TimeDelta,
 }
 
 /// A submission's result.
@@ -45,6 +48,7 @@ impl Store {
     /// The due date of a case accepted on `today`: the item's legal time limit in working days.
     pub fn due_date(&self, today: NaiveDate) -> residence_rules::DueDate {
         self.calendar
+            .current()
             .add_working_days(today, self.item.time_limits.legal_working_days)
     }
 
@@ -164,8 +168,9 @@ impl Store {
                 submission.materials.push(*kind);
             }
         }
-        let switches = residence_rules::Switches::default();
-        let verdict = crate::verdict::assess(&submission, today, &self.calendar, &switches);
+        let switches = self.item.rules;
+        let verdict =
+            crate::verdict::assess(&submission, today, &self.calendar.current(), &switches);
 
         let txn = begin_write(&self.db).await?;
         // Re-read inside the transaction: another supplement may have concluded it already.
@@ -229,9 +234,17 @@ impl Store {
         }
 
         let today = residence_runtime::time::china_date(now);
-        let due = self
-            .calendar
-            .add_working_days(today, self.item.time_limits.legal_working_days);
+        let calendar = self.calendar.current();
+        let due = crate::clock::start(
+            txn,
+            &case_number,
+            &self.item,
+            &calendar,
+            today,
+            self.warning_ahead,
+            now,
+        )
+        .await?;
         active.status = Set(status::ACCEPTED.to_owned());
         active.accepted_at = Set(Some(now));
         active.due_on = Set(Some(due.date));

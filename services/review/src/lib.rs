@@ -9,10 +9,9 @@ pub mod migration;
 
 use std::sync::Arc;
 
-use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::review_service_server::ReviewServiceServer;
-use residence_runtime::{CommonArgs, database, grpc, messaging, shutdown};
-use sea_orm_migration::MigratorTrait;
+use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50052;
@@ -27,43 +26,23 @@ pub struct Args {
 
 /// Runs the service until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
-    let db = database::connect("review", &args.common.database_url("review")).await?;
-    migration::Migrator::up(&db, None).await?;
-    let messaging = messaging::connect(&args.common.nats_url, "review").await?;
-    let listener = grpc::bind(args.common.grpc_addr_or(DEFAULT_PORT)).await?;
-    let shutdown = shutdown::on_signal();
 
-    let relay = Relay::new(db.clone(), messaging.jetstream.clone());
+    let mut service =
+        Service::start::<migration::Migrator>("review", &args.common, DEFAULT_PORT).await?;
+    let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
     let handler = handler::ReviewHandler {
-        db: db.clone(),
-        outbox: OutboxWriter::new("review"),
-        relay: relay.handle(),
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
         item,
     };
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-    let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
-    let consumer_task = tokio::spawn(run_consumer(
-        messaging.jetstream.clone(),
-        spec,
-        Arc::new(handler),
-        shutdown.clone(),
-    ));
+    service.consume(spec, handler);
 
-    let api = api::ReviewApi { db };
-    let (_health, health_service) = grpc::health::<ReviewServiceServer<api::ReviewApi>>().await;
-    tracing::info!(addr = %listener.local_addr()?, "review serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(grpc::reflection()?)
-        .add_service(ReviewServiceServer::new(api))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(&shutdown),
-        )
-        .await?;
-
-    shutdown.cancel();
-    let _ = tokio::join!(relay_task, consumer_task);
-    Ok(())
+    let api = api::ReviewApi {
+        db: service.db().clone(),
+    };
+    tracing::info!(addr = %service.local_addr(), "review serving");
+    service.serve(ReviewServiceServer::new(api)).await
 }

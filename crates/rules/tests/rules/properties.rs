@@ -4,7 +4,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use proptest::prelude::*;
 use residence_rules::endorsement::{Outcome, assess, first_valid_until};
 use residence_rules::eval::eval_line;
-use residence_rules::{Calendar, IdNumber, PermitKind, mask_id_number};
+use residence_rules::{Calendar, Clock, IdNumber, PermitKind, mask_id_number};
 use serde_json::json;
 
 use crate::{shipped_calendar, with_check_char};
@@ -38,6 +38,35 @@ fn last_day_of_month(year: i32, month: u32) -> u32 {
 }
 
 proptest! {
+    #[test]
+    fn a_paused_clock_resumes_with_exactly_the_days_left(
+        accepted in near_date(),
+        limit in 1u32..10,
+        pause_after in 0u64..20,
+        wait in 0u64..30,
+    ) {
+        let calendar = shipped_calendar();
+        let paused_on = accepted + Days::new(pause_after);
+        let resumed_on = paused_on + Days::new(wait);
+        let paused = Clock::start(limit, accepted).pause(paused_on, &calendar);
+        let resumed = paused.resume(resumed_on);
+        let due = resumed.due(&calendar).date;
+        prop_assert!(calendar.is_working_day(due));
+        prop_assert!(due >= resumed_on);
+        // Days used before the pause plus days counted after resuming make the whole limit,
+        // unless the limit had run out before the pause: then it ends with the first working
+        // day from the answer on.
+        let counted_after = resumed_on.iter_days().skip(1).take_while(|d| *d <= due)
+            .filter(|d| calendar.is_working_day(*d)).count() as u32;
+        if paused.used < limit {
+            prop_assert_eq!(paused.used + counted_after, limit);
+        } else {
+            prop_assert_eq!(due, calendar.next_working_day_on_or_after(resumed_on).date);
+        }
+        // Waiting never shortens the limit: the resumed due date is never before the original.
+        prop_assert!(due >= Clock::start(limit, accepted).due(&calendar).date);
+    }
+
     #[test]
     fn a_valid_number_survives_spaces_and_lower_case_x(
         number in valid_number(),

@@ -1,31 +1,21 @@
-//! The record file: one JSON line per issued license received, for the demo and the tests to
-//! check what the platform saw.
+//! The record file: one JSON line per message received, for the demo and the tests to check
+//! what the partner saw.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-/// One line of the record file.
-#[derive(Debug, Serialize)]
-pub(crate) struct Received<'a> {
-    pub(crate) identifier: &'a str,
-    pub(crate) case_number: &'a str,
-    pub(crate) version: u32,
-    pub(crate) received_at: DateTime<Utc>,
-}
-
 /// Appends to the record file, or does nothing when none was asked for.
 #[derive(Debug)]
-pub(crate) struct Recorder {
+pub struct Recorder {
     path: Option<PathBuf>,
 }
 
 impl Recorder {
     /// Creates the file and its folders if needed, so a bad path fails at start-up.
-    pub(crate) async fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub async fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
         if let Some(path) = &path {
             if let Some(parent) = path
                 .parent()
@@ -41,7 +31,7 @@ impl Recorder {
     }
 
     /// Appends `entry` as one line, written in a single call so lines never interleave.
-    pub(crate) async fn append(&self, entry: &Received<'_>) -> anyhow::Result<()> {
+    pub async fn append(&self, entry: &impl Serialize) -> anyhow::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };

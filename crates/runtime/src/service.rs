@@ -1,0 +1,176 @@
+//! The start-up every service shares: database and migrations, NATS, the gRPC listener, the
+//! outbox relay, the calendar watch and the event consumers, then serving until SIGTERM and
+//! letting the background tasks finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use residence_eventing::{ConsumerSpec, Handler, OutboxWriter, Relay, RelayHandle, run_consumer};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::codegen::http;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::calendar::{self, SharedCalendar};
+use crate::{CommonArgs, database, grpc, messaging, shutdown};
+
+/// A started service: connected, listening, its relay and calendar watch running. Declare the
+/// event consumers with [`Service::consume`], then hand the gRPC API to [`Service::serve`].
+#[derive(Debug)]
+pub struct Service {
+    name: &'static str,
+    db: DatabaseConnection,
+    jetstream: jetstream::Context,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    relay: RelayHandle,
+    calendar: SharedCalendar,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Starts the service `name`.
+    ///
+    /// Reads the holiday calendar first, so that a malformed one stops the service before it
+    /// connects anywhere or binds a port. Then opens the database and migrates it with `M`,
+    /// connects to NATS, binds the gRPC address (`--grpc-addr`, else `default_port` on
+    /// loopback), and starts the outbox relay and the calendar watch.
+    pub async fn start<M: MigratorTrait>(
+        name: &'static str,
+        common: &CommonArgs,
+        default_port: u16,
+    ) -> anyhow::Result<Self> {
+        let calendar = common.load_calendar()?;
+
+        let db = database::connect(name, &common.database_url(name)).await?;
+        M::up(&db, None).await?;
+        let messaging = messaging::connect(&common.nats_url, name).await?;
+        let listener = grpc::bind(common.grpc_addr_or(default_port)).await?;
+        let local_addr = listener.local_addr()?;
+        let shutdown = shutdown::on_signal();
+
+        let relay = Relay::new(db.clone(), messaging.jetstream.clone());
+        let relay_handle = relay.handle();
+        let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let every = common.calendar_reload_interval();
+        let watch_task = calendar::spawn_watch(calendar.clone(), every, shutdown.clone());
+
+        Ok(Self {
+            name,
+            db,
+            jetstream: messaging.jetstream,
+            listener,
+            local_addr,
+            shutdown,
+            relay: relay_handle,
+            calendar,
+            tasks: vec![relay_task, watch_task],
+        })
+    }
+
+    /// The service's own database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The handle that wakes the outbox relay after a commit.
+    pub fn relay(&self) -> RelayHandle {
+        self.relay.clone()
+    }
+
+    /// A writer for this service's outbox.
+    pub fn outbox(&self) -> OutboxWriter {
+        OutboxWriter::new(self.name)
+    }
+
+    /// The holiday calendar, kept current by the calendar watch.
+    pub fn calendar(&self) -> SharedCalendar {
+        self.calendar.clone()
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts consuming `spec`'s events with `handler` until shutdown.
+    pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: H) {
+        let jetstream = self.jetstream.clone();
+        let handler = Arc::new(handler);
+        self.spawn(|shutdown| run_consumer(jetstream, spec, handler, shutdown));
+    }
+
+    /// Starts a background task, handing it the token cancelled at shutdown; [`Service::serve`]
+    /// waits for it to return before it does.
+    pub fn spawn<F>(&mut self, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = task(self.shutdown.clone());
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Serves `api` with health and reflection until SIGTERM, then waits for the relay, the
+    /// consumers and every other background task to finish their work in flight.
+    pub async fn serve<S>(self, api: S) -> anyhow::Result<()>
+    where
+        S: tonic::codegen::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.serve_routes(S::NAME, Routes::new(api)).await
+    }
+
+    /// Serves health and reflection only, reporting `health_name` as serving, for a service
+    /// whose work is all events.
+    pub async fn serve_health_only(self, health_name: &str) -> anyhow::Result<()> {
+        self.serve_routes(health_name, Routes::default()).await
+    }
+
+    async fn serve_routes(self, health_name: &str, api: Routes) -> anyhow::Result<()> {
+        let served = serve_until_shutdown(self.listener, health_name, api, &self.shutdown).await;
+
+        // The relay publishes its batch in flight, each consumer settles its message.
+        self.shutdown.cancel();
+        for task in self.tasks {
+            // A task that panicked has nothing left to finish.
+            let _ = task.await;
+        }
+        served
+    }
+}
+
+async fn serve_until_shutdown(
+    listener: TcpListener,
+    health_name: &str,
+    api: Routes,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let (_health, health_service) = grpc::health(health_name).await;
+    let routes = api
+        .add_service(health_service)
+        .add_service(grpc::reflection()?);
+    tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            grpc::until(shutdown),
+        )
+        .await?;
+    Ok(())
+}
