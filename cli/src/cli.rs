@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::demo::{self, DemoOptions, DemoOutcome};
+use crate::dlq::{self, ListOptions, ReplayOptions, Selection};
+use crate::license::{self, LicenseCommand};
 use crate::rules;
 use crate::system::Database;
 
@@ -33,6 +35,12 @@ pub enum Command {
     Rules(RulesCommand),
     /// Start the whole system on this machine and drive it with synthetic applications.
     Demo(DemoArgs),
+    /// Inspect and replay the events consumers gave up on (dead letters).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Verify electronic licenses, export them, and follow up what platforms refused.
+    #[command(subcommand)]
+    License(LicenseCommand),
 }
 
 /// `residence rules ...`
@@ -88,6 +96,11 @@ pub struct DemoArgs {
     /// Seed of the synthetic applications and the logistics partner.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Kill a service (SIGKILL) every few seconds and start it again, and restart the broker
+    /// once, all drawn from the seed; the summary must still show nothing lost or doubled.
+    #[arg(long)]
+    pub chaos: bool,
 }
 
 impl DemoArgs {
@@ -102,6 +115,95 @@ impl DemoArgs {
             keep: self.keep,
             timeout: self.timeout_seconds.map(Duration::from_secs),
             seed: self.seed,
+            chaos: self.chaos,
+        }
+    }
+}
+
+/// `residence dlq ...`
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List parked events, oldest first, without changing them.
+    List(DlqListArgs),
+    /// Publish parked events to their original subjects again, then remove them.
+    Replay(DlqReplayArgs),
+}
+
+/// The broker the `dlq` commands talk to.
+#[derive(Debug, Args)]
+pub struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = dlq::DEFAULT_NATS_URL)]
+    pub nats_url: String,
+}
+
+/// `residence dlq list`
+#[derive(Debug, Args)]
+pub struct DlqListArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// Only the events this consumer (durable name) parked.
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show payloads too, with identity numbers masked; they may hold other personal data.
+    #[arg(long)]
+    pub show_payload: bool,
+}
+
+impl DlqListArgs {
+    /// The listing's options.
+    pub fn options(&self) -> ListOptions {
+        ListOptions {
+            consumer: self.consumer.clone(),
+            json: self.json,
+            show_payload: self.show_payload,
+        }
+    }
+}
+
+/// `residence dlq replay`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("events").required(true).args(["seq", "consumer", "all"])))]
+pub struct DlqReplayArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// Dead-letter sequences to replay, as `dlq list` shows them.
+    #[arg(long, value_name = "N", num_args = 1..)]
+    pub seq: Vec<u64>,
+
+    /// Replay everything this consumer (durable name) parked.
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+
+    /// Replay everything parked.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only say what would be replayed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl DlqReplayArgs {
+    /// The replay's options.
+    pub fn options(&self) -> ReplayOptions {
+        let selection = if self.all {
+            Selection::All
+        } else if let Some(name) = &self.consumer {
+            Selection::Consumer(name.clone())
+        } else {
+            Selection::Sequences(self.seq.clone())
+        };
+        ReplayOptions {
+            selection,
+            dry_run: self.dry_run,
         }
     }
 }
@@ -123,6 +225,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Rules(RulesCommand::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run_demo(&args),
+        Command::Dlq(command) => run_dlq(&command),
+        Command::License(command) => license::run(&command),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
@@ -162,6 +266,35 @@ fn run_demo(args: &DemoArgs) -> Result<ExitCode> {
     })
 }
 
+fn run_dlq(command: &DlqCommand) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            DlqCommand::List(args) => {
+                let dead_letters = dlq::open(&args.nats.nats_url).await?;
+                dlq::list(&dead_letters, &args.options(), &mut io::stdout()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            DlqCommand::Replay(args) => {
+                let dead_letters = dlq::open(&args.nats.nats_url).await?;
+                let options = args.options();
+                let all_replayed = dlq::replay(
+                    &dead_letters,
+                    &options,
+                    &mut io::stdout(),
+                    &mut io::stderr(),
+                )
+                .await?;
+                Ok(if all_replayed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+        }
+    })
+}
+
 /// Warnings and errors from the launcher on stderr; `RUST_LOG` shows more.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -195,6 +328,7 @@ mod tests {
         assert_eq!(options.database, Database::Sqlite);
         assert_eq!(options.concurrency, 8);
         assert_eq!(options.courier_failure_share, 0.1);
+        assert!(!options.chaos);
         assert_eq!(options.effective_timeout(), Duration::from_secs(130));
 
         let cli = Cli::try_parse_from([
@@ -212,6 +346,7 @@ mod tests {
             "--keep",
             "--timeout-seconds",
             "30",
+            "--chaos",
         ])
         .unwrap();
         let Command::Demo(args) = cli.command else {
@@ -219,11 +354,40 @@ mod tests {
         };
         let options = args.options();
         assert_eq!(options.database, Database::Postgres);
-        assert!(options.json && options.keep);
+        assert!(options.json && options.keep && options.chaos);
         assert_eq!(options.concurrency, 2);
         assert_eq!(options.effective_timeout(), Duration::from_secs(30));
         assert!(
             Cli::try_parse_from(["residence", "demo", "--courier-failure-share", "1.5"]).is_err()
         );
+    }
+
+    fn replay_options(arguments: &[&str]) -> Result<ReplayOptions, clap::Error> {
+        let arguments = ["residence", "dlq", "replay"].iter().chain(arguments);
+        let cli = Cli::try_parse_from(arguments)?;
+        let Command::Dlq(DlqCommand::Replay(args)) = cli.command else {
+            panic!("expected the dlq replay command");
+        };
+        Ok(args.options())
+    }
+
+    #[test]
+    fn dlq_replay_takes_exactly_one_selection() {
+        let options = replay_options(&["--seq", "3", "9", "--dry-run"]).unwrap();
+        assert_eq!(options.selection, Selection::Sequences(vec![3, 9]));
+        assert!(options.dry_run);
+        let options = replay_options(&["--consumer", "review-accepted"]).unwrap();
+        assert_eq!(
+            options.selection,
+            Selection::Consumer("review-accepted".into())
+        );
+        assert_eq!(
+            replay_options(&["--all"]).unwrap().selection,
+            Selection::All
+        );
+
+        assert!(replay_options(&[]).is_err());
+        assert!(replay_options(&["--all", "--seq", "3"]).is_err());
+        assert!(replay_options(&["--all", "--consumer", "review-accepted"]).is_err());
     }
 }

@@ -1,10 +1,13 @@
 //! The operator CLI `residence`: evaluates the domain rules on JSON lines, starts the whole
-//! system on one machine, and drives it with synthetic applications to show and measure it.
+//! system on one machine and drives it with synthetic applications to show and measure it,
+//! inspects and replays dead-lettered events, and verifies and exports electronic licenses.
 //!
 //! The [`system`], [`synthetic`] and [`summary`] modules also serve the cross-service tests.
 
 pub mod cli;
 pub mod demo;
+pub mod dlq;
+pub mod license;
 pub mod rules;
 pub mod summary;
 pub mod synthetic;

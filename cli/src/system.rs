@@ -279,6 +279,11 @@ impl System {
                     options.partner_seed.to_string(),
                 ]);
             }
+            if simulator == Simulator::ElicensePlatform {
+                // The key document the e-license service wrote when it started.
+                let keys = self.elicense_public_keys_file();
+                args.extend(["--trusted-keys".to_owned(), path_arg(&keys)]);
+            }
             args.extend([
                 "--record-file".to_owned(),
                 path_arg(&simulator.record_file(&self.records_dir())),
@@ -317,6 +322,11 @@ impl System {
         self.run_dir().join("data")
     }
 
+    /// The public key document the e-license service writes at start, in the data folder.
+    pub fn elicense_public_keys_file(&self) -> PathBuf {
+        self.data_dir().join("elicense-public-keys.json")
+    }
+
     /// The simulators' record folder, `<run>/records`.
     pub fn records_dir(&self) -> PathBuf {
         self.run_dir().join("records")
@@ -350,6 +360,11 @@ impl System {
     /// The PostgreSQL server, when the services use one.
     pub fn postgres(&self) -> Option<&Postgres> {
         self.postgres.as_ref()
+    }
+
+    /// The PostgreSQL server, for tests that restart it.
+    pub fn postgres_mut(&mut self) -> Option<&mut Postgres> {
+        self.postgres.as_mut()
     }
 
     /// The URL `service` keeps its state at: its SQLite file, or the shared PostgreSQL

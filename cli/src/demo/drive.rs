@@ -2,7 +2,6 @@
 //! notices, the window clerk hands over permits, and everyone tracks their case.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -71,6 +70,9 @@ impl Clients {
 pub struct DriveOptions {
     /// Submissions in flight at once.
     pub concurrency: usize,
+    /// Shortest time between the starts of two submissions, so that applicants arrive over a
+    /// while; zero submits as fast as `concurrency` allows.
+    pub submit_interval: Duration,
     /// Time allowed for every case to reach a final status, from the first submission.
     pub timeout: Duration,
     /// Show progress on stderr.
@@ -92,6 +94,8 @@ pub struct DriveReport {
     pub collections: usize,
     /// Supplement notices answered.
     pub supplements: usize,
+    /// Calls sent again after failing for a reason that may pass, such as a service down.
+    pub retried: usize,
     /// Time from submission to the final status, per final case, as tracking saw it.
     pub observed_latencies: Vec<Duration>,
     /// Time from the first submission to the end of driving.
@@ -103,38 +107,45 @@ pub struct DriveReport {
 /// Submits `applications` with up to `options.concurrency` in flight, answers supplement
 /// notices, records collections at the window, and tracks every case until all are final or
 /// the timeout passes.
+///
+/// Calls that fail for a reason that may pass (a service restarting, a connection lost) are
+/// sent again, unchanged: a submission keeps its `client_request_id`, so intake answers a
+/// repeat with the case it already opened.
 pub async fn drive(
     clients: Clients,
     applications: Vec<SyntheticApplication>,
     options: DriveOptions,
 ) -> DriveReport {
+    drive_with_ledger(clients, applications, options, &Ledger::default()).await
+}
+
+/// [`drive`], keeping its notes in `ledger`, so that another task can follow the progress
+/// (to cause a fault once some applications are in, say).
+pub async fn drive_with_ledger(
+    clients: Clients,
+    applications: Vec<SyntheticApplication>,
+    options: DriveOptions,
+    ledger: &Ledger,
+) -> DriveReport {
     let started = Instant::now();
     let deadline = started + options.timeout;
     let total = applications.len();
-    let ledger = Arc::new(Ledger::default());
     let (submitted_tx, submitted_rx) = watch::channel(false);
     let (done_tx, done_rx) = watch::channel(false);
 
     let submitting = async {
-        submit_all(
-            &clients.intake,
-            applications,
-            options.concurrency,
-            &ledger,
-            deadline,
-        )
-        .await;
+        submit_all(&clients.intake, applications, &options, ledger, deadline).await;
         submitted_tx.send_replace(true);
     };
     let tracking = async {
-        let finished = track(&clients.intake, &ledger, submitted_rx, deadline).await;
+        let finished = track(&clients.intake, ledger, submitted_rx, deadline).await;
         done_tx.send_replace(true);
         finished
     };
-    let clerk = clerk(&clients.delivery, &ledger, done_rx.clone());
+    let clerk = clerk(&clients.delivery, ledger, done_rx.clone(), deadline);
     let progress = async {
         if options.show_progress {
-            progress::report(&ledger, total, started, done_rx.clone()).await;
+            progress::report(ledger, total, started, done_rx.clone()).await;
         }
     };
     let ((), finished, (), ()) = tokio::join!(submitting, tracking, clerk, progress);
@@ -147,6 +158,7 @@ pub async fn drive(
         open_cases: ledger.open_cases(),
         collections: counts.collections,
         supplements: counts.supplements,
+        retried: counts.retried,
         observed_latencies: ledger.observed_latencies(),
         elapsed: started.elapsed(),
         timed_out: !finished,
@@ -156,13 +168,20 @@ pub async fn drive(
 async fn submit_all(
     intake: &IntakeServiceClient<Channel>,
     applications: Vec<SyntheticApplication>,
-    concurrency: usize,
+    options: &DriveOptions,
     ledger: &Ledger,
     deadline: Instant,
 ) {
+    let started = Instant::now();
     stream::iter(applications)
-        .map(|application| submit(intake, application, ledger, deadline))
-        .buffer_unordered(concurrency.max(1))
+        .enumerate()
+        .map(|(index, application)| async move {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let starts_at = started + options.submit_interval.saturating_mul(index);
+            tokio::time::sleep_until(starts_at).await;
+            submit(intake, application, ledger, deadline).await;
+        })
+        .buffer_unordered(options.concurrency.max(1))
         .collect::<()>()
         .await;
 }
@@ -175,7 +194,7 @@ async fn submit(
 ) {
     let submitted_at = Instant::now();
     let request = &application.request;
-    let response = with_retry(deadline, || {
+    let response = with_retry(ledger, deadline, || {
         let mut intake = intake.clone();
         let request = request.clone();
         async move { intake.submit_application(request).await }
@@ -211,7 +230,7 @@ async fn supplement(
         access_code,
         materials,
     };
-    let answered = with_retry(deadline, || {
+    let answered = with_retry(ledger, deadline, || {
         let mut intake = intake.clone();
         let request = request.clone();
         async move { intake.supplement_materials(request).await }
@@ -268,6 +287,7 @@ async fn clerk(
     delivery: &DeliveryServiceClient<Channel>,
     ledger: &Ledger,
     mut done: watch::Receiver<bool>,
+    deadline: Instant,
 ) {
     while !*done.borrow() {
         let request = pb::ListAwaitingCollectionRequest { limit: CLERK_BATCH };
@@ -278,11 +298,14 @@ async fn clerk(
                 case_number,
                 clerk_id: CLERK_ID.to_owned(),
             };
-            // A case that stopped waiting meanwhile is simply not handed over.
-            if call(delivery.clone().record_collection(request))
-                .await
-                .is_ok()
-            {
+            // Recording a collection twice hands the permit over once; a case that stopped
+            // waiting meanwhile is simply not handed over.
+            let recorded = with_retry(ledger, deadline, || {
+                let mut delivery = delivery.clone();
+                let request = request.clone();
+                async move { delivery.record_collection(request).await }
+            });
+            if recorded.await.is_ok() {
                 ledger.collected();
             }
         }
@@ -306,8 +329,12 @@ async fn call<T>(
 }
 
 /// Repeats `attempt` while it fails for a reason that may pass (the service restarting, a
-/// timeout), with a doubling back-off, until `deadline`.
-async fn with_retry<T, F, Fut>(deadline: Instant, mut attempt: F) -> Result<T, Status>
+/// timeout), with a doubling back-off, until `deadline`; counts each repeat in `ledger`.
+async fn with_retry<T, F, Fut>(
+    ledger: &Ledger,
+    deadline: Instant,
+    mut attempt: F,
+) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -318,14 +345,34 @@ where
             Ok(response) => return Ok(response),
             Err(status) => status,
         };
-        let transient = matches!(
-            status.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
-        );
-        if !transient || Instant::now() + delay >= deadline {
+        if !is_transient(&status) || Instant::now() + delay >= deadline {
             return Err(status);
         }
+        tracing::debug!(code = ?status.code(), message = status.message(), "call retried");
+        ledger.retried();
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_RETRY_DELAY);
     }
+}
+
+/// Whether a call that failed with `status` may succeed when sent again: the service said so
+/// (UNAVAILABLE, ABORTED, ...), or the connection broke before it could answer, which tonic
+/// reports as UNKNOWN, INTERNAL or CANCELLED with the transport error attached.
+fn is_transient(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted => {
+            true
+        }
+        Code::Unknown | Code::Internal | Code::Cancelled => is_transport_failure(status),
+        _ => false,
+    }
+}
+
+/// A status made on the client side from a broken connection rather than sent by the
+/// service: it carries the transport error as its source, or h2's description of it.
+fn is_transport_failure(status: &Status) -> bool {
+    let message = status.message();
+    std::error::Error::source(status).is_some()
+        || message.starts_with("h2 protocol error")
+        || message.starts_with("transport error")
 }

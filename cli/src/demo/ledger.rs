@@ -36,6 +36,8 @@ pub struct Progress {
     pub collections: usize,
     /// Supplements answered.
     pub supplements: usize,
+    /// Calls sent again after failing for a reason that may pass, such as a service down.
+    pub retried: usize,
 }
 
 /// Case number and access code, what tracking a case needs.
@@ -177,6 +179,11 @@ impl Ledger {
     /// Notes a collection recorded at the window.
     pub fn collected(&self) {
         self.lock().progress.collections += 1;
+    }
+
+    /// Notes a call about to be sent again after a transient failure.
+    pub fn retried(&self) {
+        self.lock().progress.retried += 1;
     }
 
     /// Whether every submitted case was seen final.

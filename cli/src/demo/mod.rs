@@ -2,6 +2,7 @@
 //! applicants and the window clerk until every case is final, and then reports what the
 //! services themselves recorded.
 
+mod chaos;
 mod drive;
 mod ledger;
 mod progress;
@@ -13,8 +14,9 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-pub use drive::{CLERK_ID, Clients, DriveOptions, DriveReport, drive};
-pub use ledger::is_final;
+pub use chaos::{ChaosOptions, ChaosReport, drive_under_chaos};
+pub use drive::{CLERK_ID, Clients, DriveOptions, DriveReport, drive, drive_with_ledger};
+pub use ledger::{Ledger, Progress, is_final};
 
 use crate::summary::Summary;
 use crate::synthetic;
@@ -28,6 +30,10 @@ const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Log lines shown for a process that exited during the run.
 const CRASH_LOG_LINES: usize = 30;
+
+/// Time between two submissions under chaos: applicants arrive over a while, so that the
+/// faults strike cases at every stage rather than after the last one closed.
+const CHAOS_SUBMIT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What `residence demo` was asked to do.
 #[derive(Clone, Debug)]
@@ -49,6 +55,8 @@ pub struct DemoOptions {
     pub timeout: Option<Duration>,
     /// Seed of the synthetic applications and the logistics partner.
     pub seed: u64,
+    /// Kill services and restart the broker while the demo runs, choices drawn from `seed`.
+    pub chaos: bool,
 }
 
 impl DemoOptions {
@@ -72,18 +80,24 @@ pub struct DemoReport {
     pub drive: DriveReport,
     /// Processes that exited before the demo stopped them.
     pub exited_processes: Vec<String>,
+    /// The faults caused, when the demo ran with chaos.
+    pub chaos: Option<ChaosReport>,
     /// The run folder, when it was kept.
     pub kept_run_dir: Option<PathBuf>,
 }
 
 impl DemoReport {
     /// Every application submitted, every case final, no duplicate effect, nothing unread,
-    /// no process lost.
+    /// no process lost, and every fault caused on purpose undone.
     pub fn succeeded(&self) -> bool {
         self.summary.is_clean()
             && self.drive.submit_failures.is_empty()
             && self.drive.submitted == self.options.applications
             && self.exited_processes.is_empty()
+            && self
+                .chaos
+                .as_ref()
+                .is_none_or(|chaos| chaos.problems.is_empty())
     }
 
     /// The summary with the run's settings, as one JSON object.
@@ -95,7 +109,9 @@ impl DemoReport {
                 "database": self.options.database.code(),
                 "seed": self.options.seed,
                 "submit_failures": self.drive.submit_failures.len(),
+                "retried_calls": self.drive.retried,
                 "exited_processes": self.exited_processes,
+                "chaos": self.chaos.as_ref().map(ChaosReport::to_json),
                 "run_dir": self.kept_run_dir.as_ref().map(|dir| dir.display().to_string()),
                 "succeeded": self.succeeded(),
             });
@@ -170,8 +186,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     Ok(DemoOutcome::Finished(Box::new(report)))
 }
 
-/// Drives the system, waits for the side effects to settle, stops the processes and reads
-/// the summary while the databases are still up.
+/// Drives the system (under chaos if asked), then concludes the run.
 async fn exercise(
     system: &mut System,
     applications: Vec<synthetic::SyntheticApplication>,
@@ -179,17 +194,56 @@ async fn exercise(
 ) -> Result<DemoReport> {
     let drive_options = DriveOptions {
         concurrency: options.concurrency,
+        submit_interval: if options.chaos {
+            CHAOS_SUBMIT_INTERVAL
+        } else {
+            Duration::ZERO
+        },
         timeout: options.effective_timeout(),
         show_progress: true,
     };
-    let report = drive(Clients::for_system(system)?, applications, drive_options).await;
+    let (report, chaos) = if options.chaos {
+        let chaos = ChaosOptions::demo(options.seed);
+        let (report, chaos) =
+            drive_under_chaos(system, applications, drive_options, &chaos).await?;
+        (report, Some(chaos))
+    } else {
+        let report = drive(Clients::for_system(system)?, applications, drive_options).await;
+        (report, None)
+    };
     if report.timed_out {
         eprintln!(
             "{} cases not final after {:.0} s",
             report.open_cases.len(),
             drive_options.timeout.as_secs_f64()
         );
-    } else {
+    }
+
+    let conclusion = conclude(system, &report).await;
+    Ok(DemoReport {
+        options: options.clone(),
+        summary: conclusion.summary,
+        drive: report,
+        exited_processes: conclusion.exited_processes,
+        chaos,
+        kept_run_dir: None,
+    })
+}
+
+/// What the services and simulators recorded once a run was over.
+#[derive(Clone, Debug)]
+pub struct Conclusion {
+    /// Counted from the databases and the simulators' records.
+    pub summary: Summary,
+    /// Processes that had exited before they were stopped.
+    pub exited_processes: Vec<String>,
+}
+
+/// Ends a run that `drive` reported on: waits for the e-licenses to settle (unless driving
+/// timed out), notes processes that exited, stops every service and simulator, and reads the
+/// summary while NATS and the databases are still up.
+pub async fn conclude(system: &mut System, drive: &DriveReport) -> Conclusion {
+    if !drive.timed_out {
         settle(system).await;
     }
 
@@ -204,13 +258,10 @@ async fn exercise(
         eprintln!("{error:#}");
     }
     let summary = system.summary().await;
-    Ok(DemoReport {
-        options: options.clone(),
+    Conclusion {
         summary,
-        drive: report,
         exited_processes,
-        kept_run_dir: None,
-    })
+    }
 }
 
 /// Waits until every approved case has its e-license and the platform acknowledged each,
@@ -251,6 +302,16 @@ fn print(report: &DemoReport) {
         "collections at the window", drive.collections
     );
     println!("  {:<26}{:>10}", "supplements answered", drive.supplements);
+    println!("  {:<26}{:>10}", "calls retried", drive.retried);
+    if let Some(chaos) = &report.chaos {
+        println!("  {:<26}{}", "chaos", chaos.describe());
+        if chaos.total_kills() > 0 {
+            println!("    killed: {}", chaos.kills_by_service());
+        }
+        for problem in &chaos.problems {
+            println!("  chaos problem: {problem}");
+        }
+    }
     for failure in drive.submit_failures.iter().take(10) {
         println!("  submit failed: {failure}");
     }

@@ -59,6 +59,9 @@ pub(super) fn line(progress: Progress, total: usize, elapsed: Duration) -> Strin
     if progress.failed > 0 {
         line.push_str(&format!(", failed {}", progress.failed));
     }
+    if progress.retried > 0 {
+        line.push_str(&format!(", retried {}", progress.retried));
+    }
     line.push_str(&format!(", {:.1} s", elapsed.as_secs_f64()));
     line
 }
@@ -75,6 +78,7 @@ mod tests {
             finals: 8,
             collections: 3,
             supplements: 1,
+            retried: 0,
         };
         assert_eq!(
             line(progress, 20, Duration::from_millis(4_210)),
@@ -85,5 +89,10 @@ mod tests {
             ..progress
         };
         assert!(line(failing, 20, Duration::ZERO).contains("failed 2"));
+        let retrying = Progress {
+            retried: 3,
+            ..progress
+        };
+        assert!(line(retrying, 20, Duration::ZERO).contains("retried 3"));
     }
 }

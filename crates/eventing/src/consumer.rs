@@ -184,7 +184,8 @@ async fn consume<H: Handler>(
     handler: &H,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
-    let stream = jetstream.get_stream(&spec.stream).await?;
+    // Made again if the broker lost it; the consumer below likewise.
+    let stream = crate::streams::ensure(jetstream, &spec.stream).await?;
     let consumer: pull::Stream = stream
         .get_or_create_consumer::<pull::Config>(&spec.durable, spec.pull_config())
         .await?
@@ -271,16 +272,21 @@ async fn dead_letter(
     event: &Incoming,
     reason: &str,
 ) -> Result<(), async_nats::Error> {
+    use crate::deadletter::parked_header;
+
+    // The stream sequence keeps the id when a redelivery of this message is parked again
+    // after a crash, and changes it for a replayed copy, which the duplicate window of the
+    // dead-letter stream would otherwise drop when it fails again.
+    let sequence = message.info().map_or(0, |info| info.stream_sequence);
+    let message_id = format!("deadletter:{}:{}:{sequence}", spec.durable, event.id);
+    let deliveries = event.delivered.to_string();
     let mut headers = event.headers.clone().unwrap_or_default();
-    headers.insert(
-        header::MSG_ID,
-        format!("deadletter:{}:{}", spec.durable, event.id).as_str(),
-    );
-    headers.insert("x-dead-letter-reason", header_safe(reason).as_str());
-    headers.insert("x-dead-letter-consumer", spec.durable.as_str());
-    headers.insert("x-original-subject", event.subject.as_str());
-    headers.insert("x-original-id", event.id.as_str());
-    headers.insert("x-deliveries", event.delivered.to_string().as_str());
+    headers.insert(header::MSG_ID, message_id.as_str());
+    headers.insert(parked_header::REASON, header_safe(reason).as_str());
+    headers.insert(parked_header::CONSUMER, spec.durable.as_str());
+    headers.insert(parked_header::ORIGINAL_SUBJECT, event.subject.as_str());
+    headers.insert(parked_header::ORIGINAL_ID, event.id.as_str());
+    headers.insert(parked_header::DELIVERIES, deliveries.as_str());
 
     let subject = residence_events::dead_letter_subject(&spec.durable);
     let published = async {

@@ -6,11 +6,13 @@
 
 pub mod consumer;
 pub mod db;
+pub mod deadletter;
 pub mod entity;
 pub mod envelope;
 pub mod migration;
 pub mod outbox;
 pub mod relay;
+pub mod resend;
 pub mod streams;
 pub mod trace;
 

@@ -92,6 +92,11 @@ impl Relay {
                     if failures == 1 || failures.is_multiple_of(20) {
                         tracing::warn!(%error, failures, "outbox relay could not publish");
                     }
+                    // A broker that lost its store has no streams to take the events: make
+                    // them again. Cheap when they exist; fails quietly while it is down.
+                    if let Err(error) = crate::streams::ensure_all(&self.jetstream).await {
+                        tracing::debug!(%error, "streams could not be checked");
+                    }
                 }
             }
             if last_cleanup.elapsed() > Duration::from_secs(3600) {

@@ -38,6 +38,8 @@ pub const REVIEW_COMPLETED: EventType = EventType::new("residence.v1.review.comp
 pub const DECISION_APPROVED: EventType = EventType::new("residence.v1.decision.approved");
 /// 决定: the endorsement was denied with a legal basis. Final.
 pub const DECISION_DENIED: EventType = EventType::new("residence.v1.decision.denied");
+/// An officer reversed an approval; its electronic license is revoked.
+pub const DECISION_REVERSED: EventType = EventType::new("residence.v1.decision.reversed");
 /// 送达 started: the permit goes to a courier or waits at the window.
 pub const DELIVERY_STARTED: EventType = EventType::new("residence.v1.delivery.started");
 /// A courier delivery failed and the permit now waits at the window.
@@ -50,13 +52,23 @@ pub const COURIER_DISPATCHED: EventType = EventType::new("residence.v1.courier.d
 pub const COURIER_DELIVERED: EventType = EventType::new("residence.v1.courier.delivered");
 /// The logistics partner reported that it could not deliver the parcel.
 pub const COURIER_FAILED: EventType = EventType::new("residence.v1.courier.failed");
+/// A parcel needs an operator: its partner did not accept the waybill however often it was
+/// requested. Carries no personal data.
+pub const COURIER_INCIDENT: EventType = EventType::new("residence.v1.courier.incident");
 /// An electronic license was issued for an approval.
 pub const LICENSE_ISSUED: EventType = EventType::new("residence.v1.license.issued");
+/// An electronic license was revoked after its decision was reversed.
+pub const LICENSE_REVOKED: EventType = EventType::new("residence.v1.license.revoked");
+/// A license message went unacknowledged or was rejected by the e-license platform.
+pub const LICENSE_INCIDENT: EventType = EventType::new("residence.v1.license.incident");
 /// A case's time limit runs out soon and the case is not decided yet.
 pub const CASE_DEADLINE_APPROACHING: EventType =
     EventType::new("residence.v1.case.deadline_approaching");
 /// A case's time limit ran out before its decision.
 pub const CASE_OVERDUE: EventType = EventType::new("residence.v1.case.overdue");
+/// A case did not advance within its stage budget: every service publishes its events for the
+/// case again. Published by intake, which owns the case.
+pub const CASE_RESEND_REQUESTED: EventType = EventType::new("residence.v1.case.resend_requested");
 
 /// Every internal event type, for stream set-up and documentation.
 pub const ALL_INTERNAL: &[EventType] = &[
@@ -66,15 +78,20 @@ pub const ALL_INTERNAL: &[EventType] = &[
     REVIEW_COMPLETED,
     DECISION_APPROVED,
     DECISION_DENIED,
+    DECISION_REVERSED,
     DELIVERY_STARTED,
     DELIVERY_REROUTED,
     DELIVERY_COMPLETED,
     COURIER_DISPATCHED,
     COURIER_DELIVERED,
     COURIER_FAILED,
+    COURIER_INCIDENT,
     LICENSE_ISSUED,
+    LICENSE_REVOKED,
+    LICENSE_INCIDENT,
     CASE_DEADLINE_APPROACHING,
     CASE_OVERDUE,
+    CASE_RESEND_REQUESTED,
 ];
 
 /// Partner-facing subjects for logistics partners (JSON, documented in the AsyncAPI file).
@@ -92,6 +109,17 @@ pub mod logistics {
     /// Wildcard for every partner's status reports.
     pub const ALL_STATUS: &str = "logistics.v1.*.status.>";
 
+    /// The stream holding `partner`'s status reports, such as `LOGISTICS_STATUS_EMS`.
+    pub fn status_stream(partner: &str) -> String {
+        format!("LOGISTICS_STATUS_{}", partner.to_ascii_uppercase())
+    }
+
+    /// The durable consumer a partner reads its waybill requests through. The courier
+    /// service creates it; a partner only binds to it.
+    pub fn waybill_consumer(partner: &str) -> String {
+        format!("partner-{partner}-waybills")
+    }
+
     /// Statuses a partner may report.
     pub const STATUSES: &[&str] = &[
         "accepted",
@@ -107,7 +135,9 @@ pub mod logistics {
 pub mod elicense {
     /// An issued license a platform should register.
     pub const LICENSE_ISSUED: &str = "elicense.v1.license.issued";
-    /// A platform's acknowledgement of a license it registered.
+    /// A license a platform should mark revoked.
+    pub const LICENSE_REVOKED: &str = "elicense.v1.license.revoked";
+    /// A platform's acknowledgement of a license it registered or revoked.
     pub const LICENSE_ACKNOWLEDGED: &str = "elicense.v1.license.acknowledged";
 }
 

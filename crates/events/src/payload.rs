@@ -177,6 +177,18 @@ pub struct CaseTimeLimit {
     pub status: String,
 }
 
+/// `residence.v1.case.resend_requested`. Carries no personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseResendRequested {
+    pub case_number: String,
+    /// The status the case has been in too long, in snake case such as `reviewed`.
+    pub status: String,
+    /// When the case last changed.
+    pub stuck_since: DateTime<Utc>,
+    /// How many times intake has asked for this case, this request included.
+    pub attempt: u32,
+}
+
 /// `residence.v1.application.refused`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApplicationRefused {
@@ -249,12 +261,19 @@ pub struct DeliveryStarted {
     pub started_at: DateTime<Utc>,
 }
 
-/// `residence.v1.delivery.rerouted`
+/// `residence.v1.delivery.rerouted`: the courier could not deliver, the permit waits at the
+/// window, and the applicant is told so.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRerouted {
     pub case_number: String,
+    /// The logistics partner's reason, in Chinese.
     pub reason: String,
     pub rerouted_at: DateTime<Utc>,
+    /// What the applicant is told, in Chinese: why the parcel did not arrive and where to
+    /// collect the permit instead. Ready to send as it is; empty in events from before it
+    /// was added.
+    #[serde(default)]
+    pub notice: String,
 }
 
 /// How a delivery ended.
@@ -304,6 +323,38 @@ pub struct CourierFailed {
     pub failed_at: DateTime<Utc>,
 }
 
+/// What needs an operator about a parcel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourierIncidentKind {
+    /// The partner did not accept the waybill, however often it was requested.
+    WaybillNotAccepted,
+}
+
+impl CourierIncidentKind {
+    /// Stable lowercase code, as logged.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::WaybillNotAccepted => "waybill_not_accepted",
+        }
+    }
+}
+
+/// `residence.v1.courier.incident`: a parcel an operator has to look after. Carries no
+/// personal data: the operator looks the case up by its number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierIncident {
+    pub case_number: String,
+    pub partner: String,
+    pub parcel_reference: String,
+    pub kind: CourierIncidentKind,
+    /// How many times the waybill was requested from the partner.
+    pub requests: u32,
+    /// When the waybill was first requested.
+    pub first_requested_at: DateTime<Utc>,
+    pub raised_at: DateTime<Utc>,
+}
+
 /// `residence.v1.license.issued`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LicenseIssued {
@@ -311,6 +362,64 @@ pub struct LicenseIssued {
     pub identifier: String,
     pub version: u32,
     pub issued_on: NaiveDate,
+}
+
+/// `residence.v1.decision.reversed`: an officer withdrew an approval (撤销决定). Carries no
+/// personal data of the holder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionReversed {
+    pub case_number: String,
+    /// Why, as the officer recorded it.
+    pub reason: String,
+    /// The officer who reversed the decision.
+    pub officer_id: String,
+    pub reversed_at: DateTime<Utc>,
+}
+
+/// `residence.v1.license.revoked`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LicenseRevoked {
+    pub case_number: String,
+    pub identifier: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// What went wrong with a license at the e-license platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseIncidentKind {
+    /// No acknowledgement came after the message was sent and re-sent.
+    Unacknowledged,
+    /// The platform refused the message; the reason is on the license, not in the event.
+    Rejected,
+}
+
+impl LicenseIncidentKind {
+    /// Stable lowercase code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unacknowledged => "unacknowledged",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// `residence.v1.license.incident`: a license did not reach the platform as it should, for an
+/// operator to follow up. Carries no personal data (a platform's reason may quote some, so it
+/// stays in the e-license service).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LicenseIncident {
+    pub case_number: String,
+    pub identifier: String,
+    /// The message concerned: `issued` or `revoked`.
+    pub action: partner::LicenseAction,
+    pub kind: LicenseIncidentKind,
+    /// How many times the message was sent.
+    pub sends: u32,
+    /// The platform that answered, for a rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    pub raised_at: DateTime<Utc>,
 }
 
 /// Partner-facing JSON messages. Field names are part of the published contract.
@@ -324,6 +433,8 @@ pub mod partner {
     pub const PARCEL_STATUS_SCHEMA: &str = "logistics.v1.parcel_status";
     /// Schema name and version of an issued-license message.
     pub const LICENSE_ISSUED_SCHEMA: &str = "elicense.v1.license_issued";
+    /// Schema name and version of a revoked-license message.
+    pub const LICENSE_REVOKED_SCHEMA: &str = "elicense.v1.license_revoked";
     /// Schema name and version of a platform acknowledgement.
     pub const LICENSE_ACKNOWLEDGED_SCHEMA: &str = "elicense.v1.license_acknowledged";
 
@@ -370,24 +481,102 @@ pub mod partner {
         pub id_number: String,
     }
 
-    /// `elicense.v1.license.issued`: what a platform needs to register a license.
+    /// One version of an electronic license (电子证照): every field its signature covers.
+    /// The field names are the contract; the canonical form that is signed is defined in
+    /// `residence-license` and in `docs/partners/elicense.md`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct License {
+        /// 证照标识: `1.2.156.3005.2.{type}.{issuer}.{serial}.{version}.{check}`.
+        pub identifier: String,
+        /// 1 for a holder's first license, one more for each endorsement after it.
+        pub version: u32,
+        /// The identifier of the version this one replaces; absent on version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub supersedes: Option<String>,
+        /// 证照名称.
+        pub license_name: String,
+        /// 证照类型代码.
+        pub license_type_code: String,
+        /// 证照编号: for a residence permit, the holder's ID number.
+        pub license_number: String,
+        /// 发证机构 (签发机关).
+        pub issuing_authority: String,
+        /// 发证机构代码: the issuing body's unified social credit code.
+        pub issuing_authority_code: String,
+        /// 发证日期, China time.
+        pub issued_on: NaiveDate,
+        /// 有效期起始: the day the license takes effect (its issue date).
+        pub valid_from: NaiveDate,
+        /// 有效期截止: the permit's new anniversary.
+        pub valid_until: NaiveDate,
+        /// 持证人.
+        pub holder: LicenseHolder,
+        /// The endorsed residence address.
+        pub residence_address: String,
+        /// 办件编号: the case the license was issued for.
+        pub case_number: String,
+    }
+
+    /// An SM2 signature over a canonical form, with the key that made it.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LicenseSignature {
+        /// `SM2-SM3`: SM2 (GB/T 32918) over an SM3 digest, as GB/T 35276 specifies.
+        pub algorithm: String,
+        /// The canonical form signed, such as `residence-license/1`.
+        pub form: String,
+        /// The signing key, found in the published key document.
+        pub key_id: String,
+        /// `r || s`, 32 bytes each, big-endian, in standard base64 with padding.
+        pub value: String,
+    }
+
+    /// `elicense.v1.license.issued`: what a platform needs to register and verify a license.
+    /// The license fields sit at the top level, beside the schema and the signature.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct LicenseIssuedMessage {
         pub schema: String,
+        #[serde(flatten)]
+        pub license: License,
+        /// Signature over the license's canonical form.
+        pub signature: LicenseSignature,
+        /// The compact signed payload for the license's QR code (`RP1.…`).
+        pub qr_payload: String,
+    }
+
+    /// `elicense.v1.license.revoked`: the issuing authority withdrew a license (吊销/撤销).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct LicenseRevokedMessage {
+        pub schema: String,
         pub identifier: String,
         pub version: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub supersedes: Option<String>,
-        pub license_name: String,
-        pub license_type_code: String,
-        pub license_number: String,
-        pub issuing_authority: String,
-        pub issuing_authority_code: String,
-        pub issued_on: NaiveDate,
-        pub valid_until: NaiveDate,
-        pub holder: LicenseHolder,
-        pub residence_address: String,
+        /// Why, as the deciding officer recorded it.
+        pub reason: String,
+        /// When, UTC, in whole seconds.
+        pub revoked_at: DateTime<Utc>,
         pub case_number: String,
+        /// Signature over the revocation's canonical form.
+        pub signature: LicenseSignature,
+    }
+
+    /// What a platform message asked for, and so what an acknowledgement answers.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LicenseAction {
+        /// Register an issued license (`elicense.v1.license.issued`).
+        #[default]
+        Issued,
+        /// Mark a license revoked (`elicense.v1.license.revoked`).
+        Revoked,
+    }
+
+    impl LicenseAction {
+        /// Stable lowercase code, as stored and sent.
+        pub fn code(self) -> &'static str {
+            match self {
+                Self::Issued => "issued",
+                Self::Revoked => "revoked",
+            }
+        }
     }
 
     /// `elicense.v1.license.acknowledged`: a platform registered (or rejected) a license.
@@ -395,6 +584,9 @@ pub mod partner {
     pub struct LicenseAcknowledged {
         pub schema: String,
         pub identifier: String,
+        /// The message answered; `issued` when left out, as before revocations existed.
+        #[serde(default)]
+        pub action: LicenseAction,
         pub platform: String,
         pub accepted: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -114,8 +114,28 @@ pub struct Delivery {
     pub pickup: bool,
     /// 是否支持物流快递.
     pub courier: bool,
-    /// Logistics partner for courier deliveries (a NATS subject token).
-    pub courier_partner: String,
+    /// The logistics partners this county works with, in order of preference. New courier
+    /// deliveries go to the first enabled one.
+    #[serde(default)]
+    pub partners: Vec<Partner>,
+}
+
+/// A logistics partner (物流合作方) and whether it takes new parcels.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    /// The partner's code: its token in NATS subjects and consumer names, such as `ems`.
+    pub code: String,
+    /// The partner's name, for operators.
+    pub name: String,
+    /// A disabled partner gets no new waybills; the parcels it already carries are still
+    /// followed to the end.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// One stage of the procedure.
@@ -181,6 +201,18 @@ impl ServiceItem {
     /// Whether the applicant may choose courier delivery.
     pub fn offers_courier(&self) -> bool {
         self.delivery.courier
+    }
+
+    /// The partner that gets new courier deliveries: the first enabled one, when the item
+    /// offers courier delivery.
+    pub fn courier_partner(&self) -> Option<&Partner> {
+        if !self.offers_courier() {
+            return None;
+        }
+        self.delivery
+            .partners
+            .iter()
+            .find(|partner| partner.enabled)
     }
 
     fn validate(&self) -> Result<(), ItemError> {
@@ -259,16 +291,36 @@ impl ServiceItem {
         if !(self.delivery.pickup || self.delivery.courier) {
             return invalid("delivery", "must offer pickup or courier");
         }
-        let partner = &self.delivery.courier_partner;
-        let token_ok = !partner.is_empty()
-            && partner.len() <= 32
-            && partner
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if self.delivery.courier && !token_ok {
+        self.validate_partners()
+    }
+
+    fn validate_partners(&self) -> Result<(), ItemError> {
+        let partners = &self.delivery.partners;
+        for (index, partner) in partners.iter().enumerate() {
+            let code = partner.code.as_str();
+            let token_ok = !code.is_empty()
+                && code.len() <= 32
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !token_ok {
+                return invalid(
+                    "delivery.partners.code",
+                    &format!("must be 1 to 32 lowercase letters, digits or '_', got {code:?}"),
+                );
+            }
+            if partners[..index].iter().any(|earlier| earlier.code == code) {
+                return invalid(
+                    "delivery.partners.code",
+                    &format!("must be unique, {code:?} is listed twice"),
+                );
+            }
+            not_blank("delivery.partners.name", &partner.name)?;
+        }
+        if self.delivery.courier && !partners.iter().any(|partner| partner.enabled) {
             return invalid(
-                "delivery.courier_partner",
-                "must be 1 to 32 lowercase letters, digits or '_'",
+                "delivery.partners",
+                "must enable at least one partner while courier delivery is offered",
             );
         }
         Ok(())
@@ -403,6 +455,40 @@ mod tests {
         assert!(unknown.contains("agent_for_adults"), "{unknown}");
     }
 
+    #[test]
+    fn new_parcels_go_to_the_first_enabled_partner() {
+        let shipped = ServiceItem::parse(SHIPPED).unwrap();
+        assert_eq!(shipped.courier_partner().unwrap().code, "ems");
+        assert!(
+            shipped.delivery.partners.len() >= 2,
+            "an example second partner"
+        );
+
+        let ems_disabled = SHIPPED.replacen("enabled = true", "enabled = false", 1);
+        let zto_enabled = SHIPPED
+            .replacen("enabled = false", "enabled = true", 1)
+            .replacen("enabled = true", "enabled = false", 1);
+        let switched = ServiceItem::parse(&zto_enabled).unwrap();
+        assert_eq!(switched.courier_partner().unwrap().code, "zto");
+        assert_eq!(
+            switched.delivery.partners.len(),
+            shipped.delivery.partners.len()
+        );
+
+        let none = ServiceItem::parse(&ems_disabled).unwrap_err().to_string();
+        assert!(none.contains("delivery.partners"), "{none}");
+        let no_courier = ems_disabled.replacen("courier = true", "courier = false", 1);
+        assert!(
+            ServiceItem::parse(&no_courier)
+                .unwrap()
+                .courier_partner()
+                .is_none()
+        );
+
+        let twice = error_for("code = \"zto\"", "code = \"ems\"");
+        assert!(twice.contains("unique"), "{twice}");
+    }
+
     fn error_for(from: &str, to: &str) -> String {
         let text = SHIPPED.replacen(from, to, 1);
         assert_ne!(text, SHIPPED, "replacement must apply");
@@ -422,8 +508,8 @@ mod tests {
             "credit_code = \"11\"",
         );
         assert!(code.contains("implementing_body.credit_code"), "{code}");
-        let partner = error_for("courier_partner = \"ems\"", "courier_partner = \"E M S\"");
-        assert!(partner.contains("delivery.courier_partner"), "{partner}");
+        let partner = error_for("code = \"ems\"", "code = \"E M S\"");
+        assert!(partner.contains("delivery.partners.code"), "{partner}");
     }
 
     #[test]

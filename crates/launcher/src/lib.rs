@@ -4,6 +4,7 @@
 //! Works unprivileged and as root; as root, PostgreSQL runs as the `postgres` system user.
 
 mod nats;
+mod nats_config;
 mod net;
 mod paths;
 mod postgres;
@@ -12,6 +13,7 @@ mod run_dir;
 mod service;
 
 pub use nats::{NatsServer, ensure_nats_server};
+pub use nats_config::ConfiguredNatsServer;
 pub use net::{free_port, free_ports, wait_for_tcp};
 pub use paths::{binary_path, project_root};
 pub use postgres::Postgres;

@@ -160,7 +160,35 @@ impl NatsServer {
     /// Stops the server if it runs and starts it again on the same port and store folder.
     pub async fn restart(&mut self) -> Result<()> {
         self.stop().await;
+        self.start_again().await
+    }
+
+    /// Starts a stopped server again on the same ports and store folder, so that clients
+    /// reconnect to the URL they know and find the streams they left, and waits until
+    /// JetStream reports healthy. Does nothing while the server runs.
+    ///
+    /// Together with [`NatsServer::stop`] this lets a test keep the broker away for a while.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
         self.launch().await
+    }
+
+    /// Stops the server, deletes its JetStream store (every stream, message and consumer)
+    /// and starts it again on the same ports, as after losing the broker's disk.
+    pub async fn restart_with_empty_store(&mut self) -> Result<()> {
+        self.stop().await;
+        let store = self.store_dir();
+        match std::fs::remove_dir_all(&store) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("delete jetstream store {}", store.display()));
+            }
+        }
+        self.start_again().await
     }
 
     async fn launch(&mut self) -> Result<()> {

@@ -99,6 +99,11 @@ impl Postgres {
         self.port
     }
 
+    /// Whether the server was started and not stopped since.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
     /// The folder holding the server tools this cluster runs with (`psql`, `pg_dump`, ...).
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
@@ -158,6 +163,17 @@ impl Postgres {
             "postgres did not stop; see {}",
             self.log_file().display()
         );
+        self.start_again().await
+    }
+
+    /// Starts a stopped server again on the same port and cluster, so that clients reconnect
+    /// to the URL they know; does nothing while the server runs.
+    ///
+    /// Together with [`Postgres::stop`] this lets a test keep the database away for a while.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.running {
+            return Ok(());
+        }
         self.start_server().await
     }
 

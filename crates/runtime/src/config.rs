@@ -8,6 +8,7 @@ use anyhow::Context;
 use residence_item::ServiceItem;
 
 use crate::calendar::{CalendarLoadError, SharedCalendar};
+use crate::messaging::NatsCredentials;
 
 /// Flags every service accepts. Each flag can also come from the environment variable named.
 #[derive(Clone, Debug, clap::Args)]
@@ -19,6 +20,16 @@ pub struct CommonArgs {
     /// NATS server URL.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+
+    /// NATS user to connect as, when the server requires credentials (the services' account
+    /// in `deploy/nats/accounts.conf`). Needs `--nats-password-file`.
+    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+
+    /// File holding the NATS user's password on its first line, read once at start so the
+    /// password is never in a flag, the environment or a log line.
+    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
 
     /// Database URL (`sqlite://…` or `postgres://…`). A per-service variable
     /// `RESIDENCE_<SERVICE>_DATABASE_URL` wins over this one. Without either, a SQLite file
@@ -74,6 +85,14 @@ impl CommonArgs {
             .with_context(|| format!("service item {} is not usable", self.service_item.display()))
     }
 
+    /// The NATS credentials, reading the password file; none without `--nats-user`.
+    pub fn nats_credentials(&self) -> anyhow::Result<Option<NatsCredentials>> {
+        let (Some(user), Some(file)) = (&self.nats_user, &self.nats_password_file) else {
+            return Ok(None);
+        };
+        NatsCredentials::read(user, file).map(Some)
+    }
+
     /// Loads every `YYYY.toml` in the calendar directory, as a calendar that can be reloaded.
     pub fn load_calendar(&self) -> Result<SharedCalendar, CalendarLoadError> {
         SharedCalendar::load(&self.calendar_dir)
@@ -116,6 +135,23 @@ mod tests {
     fn parse(flags: &[&str]) -> Result<CommonArgs, clap::Error> {
         let argv = std::iter::once("service").chain(flags.iter().copied());
         Flags::try_parse_from(argv).map(|flags| flags.common)
+    }
+
+    #[test]
+    fn nats_credentials_need_a_user_and_a_password_file() {
+        assert!(parse(&[]).unwrap().nats_credentials().unwrap().is_none());
+        assert!(parse(&["--nats-user", "residence"]).is_err());
+        assert!(parse(&["--nats-password-file", "/run/secrets/nats"]).is_err());
+
+        let file = std::env::temp_dir().join(format!("nats-password-{}", std::process::id()));
+        std::fs::write(&file, "s3cret-Pa55\n").unwrap();
+        let path = file.display().to_string();
+        let args = parse(&["--nats-user", "residence", "--nats-password-file", &path]).unwrap();
+        let credentials = args.nats_credentials().unwrap().unwrap();
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(credentials.user(), "residence");
+        assert!(!format!("{credentials:?}").contains("s3cret"));
+        assert!(args.nats_credentials().is_err(), "the file is gone");
     }
 
     #[test]

@@ -8,6 +8,29 @@ use tonic::Status;
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::validate;
+
+/// The largest request message any API accepts, in bytes. The largest valid request, an
+/// application with 32 materials and every text at its longest, needs under 20 KiB; a larger
+/// message is refused before it is decoded, with `OUT_OF_RANGE` (tonic's code for it, which
+/// carries no field details).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The most bytes of field names and reasons one `INVALID_ARGUMENT` carries. The details
+/// travel base64-encoded in the HTTP/2 trailers, which clients cap (16 KiB in hyper and so in
+/// tonic); the worst request the APIs can be sent, 32 materials each bad twice and every other
+/// field bad too, stays within it.
+pub const MAX_DETAIL_BYTES: usize = 8 * 1024;
+
+/// Roughly what protobuf adds around each violation's field and reason.
+const VIOLATION_OVERHEAD_BYTES: usize = 8;
+
+/// How many violations the status message quotes; the details list them all.
+const MESSAGE_VIOLATIONS: usize = 5;
+
+/// The longest case number an argument may hold.
+const MAX_CASE_NUMBER_LENGTH: usize = 64;
+
 /// Field violations collected while validating one request.
 #[derive(Debug, Default)]
 pub struct Violations {
@@ -25,25 +48,49 @@ impl Violations {
         self.fields.is_empty()
     }
 
-    /// `Ok` when nothing was wrong, else `INVALID_ARGUMENT` listing every field.
+    /// `Ok` when nothing was wrong, else `INVALID_ARGUMENT` with a BadRequest detail listing
+    /// every field (within [`MAX_DETAIL_BYTES`]) and a message quoting the first few.
     pub fn into_result(self) -> Result<(), Status> {
         if self.fields.is_empty() {
             return Ok(());
         }
-        let summary: Vec<String> = self
-            .fields
-            .iter()
-            .map(|(field, reason)| format!("{field}: {reason}"))
-            .collect();
         let mut details = ErrorDetails::new();
+        let mut budget = MAX_DETAIL_BYTES;
+        let mut listed = 0;
         for (field, reason) in &self.fields {
+            let size = field.len() + reason.len() + VIOLATION_OVERHEAD_BYTES;
+            let Some(left) = budget.checked_sub(size) else {
+                break;
+            };
+            budget = left;
             details.add_bad_request_violation(field.clone(), reason.clone());
+            listed += 1;
         }
         Err(Status::with_error_details(
             tonic::Code::InvalidArgument,
-            format!("invalid request: {}", summary.join("; ")),
+            self.summary(listed),
             details,
         ))
+    }
+
+    /// "invalid request: " and the first few violations, saying how many more there are.
+    fn summary(&self, listed: usize) -> String {
+        let quoted: Vec<String> = self
+            .fields
+            .iter()
+            .take(MESSAGE_VIOLATIONS)
+            .map(|(field, reason)| format!("{field}: {reason}"))
+            .collect();
+        let mut message = format!("invalid request: {}", quoted.join("; "));
+        let more = self.fields.len() - quoted.len();
+        if more > 0 {
+            message.push_str(&format!("; and {more} more in the details"));
+        }
+        let unlisted = self.fields.len() - listed;
+        if unlisted > 0 {
+            message.push_str(&format!(" ({unlisted} left out: too many to send)"));
+        }
+        message
     }
 }
 
@@ -93,12 +140,14 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
     Status::unavailable("the service could not complete the request; retry later")
 }
 
-/// A case number argument: non-empty, at most 64 ASCII letters and digits and '-'.
+/// A case number argument: non-empty, at most 64 half-width letters, digits and '-'.
 pub fn case_number(field: &str, value: &str, violations: &mut Violations) -> String {
-    let value = value.trim();
+    let value = validate::trim(value);
     if value.is_empty() {
         violations.add(field, "must not be empty");
-    } else if value.len() > 64
+    } else if validate::has_full_width_digit(value) {
+        violations.add(field, validate::HALF_WIDTH_DIGITS);
+    } else if value.len() > MAX_CASE_NUMBER_LENGTH
         || !value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -109,4 +158,61 @@ pub fn case_number(field: &str, value: &str, violations: &mut Violations) -> Str
         );
     }
     value.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(violations: Violations) -> Status {
+        violations.into_result().unwrap_err()
+    }
+
+    #[test]
+    fn every_field_is_in_the_details_and_the_first_few_in_the_message() {
+        let mut violations = Violations::default();
+        for index in 0..8 {
+            violations.add(format!("materials[{index}].kind"), "unknown value 99");
+        }
+        let status = refused(violations);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let details = status.get_error_details();
+        let listed = &details.bad_request().unwrap().field_violations;
+        assert_eq!(listed.len(), 8);
+        assert!(status.message().contains("materials[4].kind"));
+        assert!(!status.message().contains("materials[5].kind"));
+        assert!(status.message().ends_with("and 3 more in the details"));
+    }
+
+    #[test]
+    fn an_error_with_very_many_fields_still_fits_in_the_trailers() {
+        let mut violations = Violations::default();
+        for index in 0..1_000 {
+            violations.add(
+                format!("materials[{index}].reference"),
+                "must not contain control or invisible characters (found U+0000)",
+            );
+        }
+        let status = refused(violations);
+        let mut trailers = tonic::codegen::http::HeaderMap::new();
+        status.add_header(&mut trailers).unwrap();
+        // How HTTP/2 counts a header list against the peer's limit.
+        let size: usize = trailers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 32)
+            .sum();
+        assert!(size < 14 * 1024, "{size} bytes of trailers");
+        let listed = status
+            .get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .len();
+        assert!(listed > 64, "{listed}");
+        assert!(
+            status
+                .message()
+                .contains(&format!("{} left out", 1_000 - listed))
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! The NATS connection of a service.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,10 +13,60 @@ pub struct Messaging {
     pub jetstream: jetstream::Context,
 }
 
-/// Connects to `url` as `service`, retrying until the server answers, and makes sure the
-/// streams exist. The client reconnects by itself afterwards.
-pub async fn connect(url: &str, service: &str) -> anyhow::Result<Messaging> {
-    let client = async_nats::ConnectOptions::new()
+/// A NATS user and its password, read from a file. The password never prints.
+#[derive(Clone)]
+pub struct NatsCredentials {
+    user: String,
+    password: String,
+}
+
+impl NatsCredentials {
+    /// `user` with the password on the first line of `password_file`.
+    pub fn read(user: &str, password_file: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(password_file).with_context(|| {
+            format!("cannot read nats password file {}", password_file.display())
+        })?;
+        let password = text.lines().next().unwrap_or_default().trim().to_owned();
+        if user.trim().is_empty() || password.is_empty() {
+            anyhow::bail!(
+                "nats credentials need a user and a password on the first line of {}",
+                password_file.display()
+            );
+        }
+        Ok(Self {
+            user: user.trim().to_owned(),
+            password,
+        })
+    }
+
+    /// The user name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCredentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Connects to `url` as `service`, with `credentials` when the server requires them, retrying
+/// until the server answers, and makes sure the streams exist. The client reconnects by itself
+/// afterwards.
+pub async fn connect(
+    url: &str,
+    credentials: Option<&NatsCredentials>,
+    service: &str,
+) -> anyhow::Result<Messaging> {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(credentials) = credentials {
+        options = options.user_and_password(credentials.user.clone(), credentials.password.clone());
+    }
+    let client = options
         .name(format!("residence-{service}"))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))

@@ -42,17 +42,20 @@ impl Service {
     /// Reads the holiday calendar first, so that a malformed one stops the service before it
     /// connects anywhere or binds a port. Then opens the database and migrates it with `M`,
     /// connects to NATS, binds the gRPC address (`--grpc-addr`, else `default_port` on
-    /// loopback), and starts the outbox relay and the calendar watch.
+    /// loopback), and starts the outbox relay, the consumer of resend requests (see
+    /// [`residence_eventing::resend`]) and the calendar watch.
     pub async fn start<M: MigratorTrait>(
         name: &'static str,
         common: &CommonArgs,
         default_port: u16,
     ) -> anyhow::Result<Self> {
         let calendar = common.load_calendar()?;
+        let nats_credentials = common.nats_credentials()?;
 
         let db = database::connect(name, &common.database_url(name)).await?;
         M::up(&db, None).await?;
-        let messaging = messaging::connect(&common.nats_url, name).await?;
+        let messaging =
+            messaging::connect(&common.nats_url, nats_credentials.as_ref(), name).await?;
         let listener = grpc::bind(common.grpc_addr_or(default_port)).await?;
         let local_addr = listener.local_addr()?;
         let shutdown = shutdown::on_signal();
@@ -60,6 +63,17 @@ impl Service {
         let relay = Relay::new(db.clone(), messaging.jetstream.clone());
         let relay_handle = relay.handle();
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        // Every service answers resend requests for stuck cases from its own outbox.
+        let resend = residence_eventing::resend::ResendHandler {
+            db: db.clone(),
+            relay: relay_handle.clone(),
+        };
+        let resend_task = tokio::spawn(run_consumer(
+            messaging.jetstream.clone(),
+            residence_eventing::resend::spec(name),
+            Arc::new(resend),
+            shutdown.clone(),
+        ));
         let every = common.calendar_reload_interval();
         let watch_task = calendar::spawn_watch(calendar.clone(), every, shutdown.clone());
 
@@ -72,7 +86,7 @@ impl Service {
             shutdown,
             relay: relay_handle,
             calendar,
-            tasks: vec![relay_task, watch_task],
+            tasks: vec![relay_task, resend_task, watch_task],
         })
     }
 
@@ -89,6 +103,11 @@ impl Service {
     /// A writer for this service's outbox.
     pub fn outbox(&self) -> OutboxWriter {
         OutboxWriter::new(self.name)
+    }
+
+    /// The JetStream context the service is connected with.
+    pub fn jetstream(&self) -> jetstream::Context {
+        self.jetstream.clone()
     }
 
     /// The holiday calendar, kept current by the calendar watch.
@@ -119,7 +138,8 @@ impl Service {
     }
 
     /// Serves `api` with health and reflection until SIGTERM, then waits for the relay, the
-    /// consumers and every other background task to finish their work in flight.
+    /// consumers and every other background task to finish their work in flight. Every API
+    /// refuses request messages over [`grpc::MAX_REQUEST_BYTES`] with `OUT_OF_RANGE`.
     pub async fn serve<S>(self, api: S) -> anyhow::Result<()>
     where
         S: tonic::codegen::Service<
@@ -127,12 +147,14 @@ impl Service {
                 Response = http::Response<Body>,
                 Error = Infallible,
             > + NamedService
+            + Api
             + Clone
             + Send
             + Sync
             + 'static,
         S::Future: Send + 'static,
     {
+        let api = api.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
         self.serve_routes(S::NAME, Routes::new(api)).await
     }
 
@@ -162,9 +184,9 @@ async fn serve_until_shutdown(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let (_health, health_service) = grpc::health(health_name).await;
-    let routes = api
-        .add_service(health_service)
-        .add_service(grpc::reflection()?);
+    let health_service = health_service.max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
+    let reflection = grpc::reflection()?.max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
+    let routes = api.add_service(health_service).add_service(reflection);
     tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(
@@ -174,3 +196,30 @@ async fn serve_until_shutdown(
         .await?;
     Ok(())
 }
+
+/// A generated gRPC server whose largest accepted request message can be set: every API a
+/// service hands to [`Service::serve`].
+pub trait Api {
+    /// The same server, refusing a request message larger than `bytes` before decoding it.
+    fn with_max_request_bytes(self, bytes: usize) -> Self;
+}
+
+macro_rules! api {
+    ($($module:ident::$server:ident<$service:ident>),* $(,)?) => {$(
+        impl<T: residence_proto::v1::$module::$service> Api
+            for residence_proto::v1::$module::$server<T>
+        {
+            fn with_max_request_bytes(self, bytes: usize) -> Self {
+                self.max_decoding_message_size(bytes)
+            }
+        }
+    )*};
+}
+
+api!(
+    intake_service_server::IntakeServiceServer<IntakeService>,
+    review_service_server::ReviewServiceServer<ReviewService>,
+    decision_service_server::DecisionServiceServer<DecisionService>,
+    delivery_service_server::DeliveryServiceServer<DeliveryService>,
+    elicense_service_server::ElicenseServiceServer<ElicenseService>,
+);

@@ -9,7 +9,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
 
 use crate::entity::waybill;
-use crate::{parcel, partner};
+use crate::{acceptance, parcel, partner};
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "courier-deliveries";
@@ -24,7 +24,8 @@ pub struct DispatchHandler {
     pub db: DatabaseConnection,
     pub outbox: OutboxWriter,
     pub relay: RelayHandle,
-    /// The partner's subject token, or none when the service item offers no courier delivery.
+    /// The code of the partner new waybills go to (the service item's first enabled
+    /// partner), or none when the service item offers no courier delivery.
     pub partner: Option<String>,
     /// The implementing body as the sender of every parcel.
     pub sender: Party,
@@ -94,6 +95,7 @@ impl DispatchHandler {
         self.outbox
             .enqueue_on(&txn, &subject, &reference, &request)
             .await?;
+        acceptance::watch(&txn, &reference, now).await?;
         let dispatched = CourierDispatched {
             case_number: case_number.to_owned(),
             partner: partner.to_owned(),

@@ -1,4 +1,5 @@
-//! Courier's table: one waybill per courier delivery.
+//! Courier's tables: one waybill per courier delivery, and the waybills still waiting for
+//! their partner to accept them.
 
 /// A parcel handed to a logistics partner, and what the partner last reported on it.
 pub mod waybill {
@@ -13,7 +14,8 @@ pub mod waybill {
         /// Unique: a replayed delivery event never creates a second waybill.
         #[sea_orm(unique)]
         pub case_number: String,
-        /// The partner's subject token, e.g. `ems`.
+        /// The partner chosen for the case, by its code such as `ems`; kept to the end even
+        /// if the partner is disabled meanwhile.
         pub partner: String,
         /// One of the states in [`crate::parcel`], e.g. `in_transit`.
         pub state: String,
@@ -24,6 +26,31 @@ pub mod waybill {
         pub failure_reason: Option<String>,
         pub requested_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A waybill its partner has not accepted yet. Inserted with the waybill, deleted by the
+/// partner's first status report; the acceptance watch requests it again while it waits.
+pub mod acceptance {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "waybill_acceptances")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub parcel_reference: String,
+        /// How many times the waybill has been requested from the partner, the first included.
+        pub requests: i32,
+        pub first_requested_at: DateTimeUtc,
+        #[sea_orm(indexed)]
+        pub last_requested_at: DateTimeUtc,
+        /// Set once the waybill was raised as an incident; it is not requested again.
+        pub incident_raised_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

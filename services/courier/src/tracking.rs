@@ -2,29 +2,41 @@
 //! to the delivery service.
 
 use residence_eventing::db::begin_write;
-use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle};
-use residence_events::{self as events, CourierDelivered, CourierFailed};
+use residence_eventing::{ConsumerSpec, Handler, Incoming, OutboxWriter, Outcome, RelayHandle};
+use residence_events::{self as events, CourierDelivered, CourierFailed, logistics};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
 
 use crate::entity::waybill;
-use crate::parcel;
 use crate::partner::{self, StatusReport};
+use crate::{acceptance, parcel};
 
-/// Durable consumer name.
-pub const CONSUMER: &str = "courier-partner-status";
+/// The durable consumer of `partner`'s status reports, such as `courier-status-ems`.
+pub fn consumer(partner: &str) -> String {
+    format!("courier-status-{partner}")
+}
 
-/// Subjects this consumer follows: every partner's status reports.
-pub const SUBJECTS: &[&str] = &[events::logistics::ALL_STATUS];
+/// The consumer of `partner`'s status reports, on that partner's own status stream.
+pub fn spec(partner: &str) -> ConsumerSpec {
+    let subject = logistics::status(partner, ">");
+    ConsumerSpec::new(
+        &consumer(partner),
+        &logistics::status_stream(partner),
+        &[subject.as_str()],
+    )
+}
 
-/// Applies partners' status reports to waybills. Idempotent and safe out of order: each
-/// report is claimed in the inbox, and only a report further along than the waybill moves it.
+/// Applies one partner's status reports to waybills. Idempotent and safe out of order: each
+/// report is claimed in the inbox under the partner's own consumer, so one partner's message
+/// ids never shadow another's, and only a report further along than the waybill moves it.
 #[derive(Debug)]
 pub struct TrackingHandler {
     pub db: DatabaseConnection,
     pub outbox: OutboxWriter,
     pub relay: RelayHandle,
+    /// The durable consumer name, from [`consumer`]: the inbox key.
+    pub consumer: String,
 }
 
 impl Handler for TrackingHandler {
@@ -43,7 +55,7 @@ impl Handler for TrackingHandler {
 impl TrackingHandler {
     async fn apply(&self, event: &Incoming, report: &StatusReport) -> Result<Outcome, DbErr> {
         let txn = begin_write(&self.db).await?;
-        if !residence_eventing::consumer::claim(&txn, CONSUMER, &event.id).await? {
+        if !residence_eventing::consumer::claim(&txn, &self.consumer, &event.id).await? {
             txn.commit().await?;
             return Ok(Outcome::Done);
         }
@@ -81,9 +93,20 @@ impl TrackingHandler {
                 "waybill {reference} changed while applying a status report"
             )));
         }
+        // The partner has the waybill: it is no longer requested again.
+        let watched = acceptance::end(&txn, reference).await?;
+        let late = watched.is_some_and(|watch| watch.incident_raised_at.is_some());
         let announced = self.announce(&txn, &current, report).await?;
         txn.commit().await?;
         let case_number = current.case_number.as_str();
+        if late {
+            tracing::info!(
+                case.number = %case_number,
+                parcel.reference = %reference,
+                partner = %current.partner,
+                "partner took a waybill after it was raised as an incident"
+            );
+        }
         if announced {
             self.relay.notify();
             tracing::info!(

@@ -21,6 +21,13 @@ pub mod decision {
         #[sea_orm(column_type = "Text")]
         pub reasons: String,
         pub decided_at: DateTimeUtc,
+        /// When an officer reversed the approval (撤销); `None` while it stands.
+        pub reversed_at: Option<DateTimeUtc>,
+        /// Why it was reversed.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub reversal_reason: Option<String>,
+        /// The officer who reversed it.
+        pub reversed_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -125,6 +125,9 @@ async fn record<C: sea_orm::ConnectionTrait>(
         legal_basis: Set(legal_basis.map(str::to_owned)),
         reasons: Set(serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into())),
         decided_at: Set(now),
+        reversed_at: Set(None),
+        reversal_reason: Set(None),
+        reversed_by: Set(None),
     }
     .insert(txn)
     .await?;

@@ -42,6 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let api = api::DecisionApi {
         db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
     };
     tracing::info!(addr = %service.local_addr(), "decision serving");
     service.serve(DecisionServiceServer::new(api)).await

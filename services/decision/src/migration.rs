@@ -1,6 +1,7 @@
 //! Decision's schema.
 
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
+use sea_orm::EntityName;
 use sea_orm_migration::prelude::*;
 
 use crate::entity::decision;
@@ -12,7 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateDecisions)]
+        vec![
+            Box::new(CreateOutboxAndInbox),
+            Box::new(CreateDecisions),
+            Box::new(AddReversals),
+        ]
     }
 }
 
@@ -28,5 +33,51 @@ impl MigrationName for CreateDecisions {
 impl MigrationTrait for CreateDecisions {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table_for(manager, decision::Entity).await
+    }
+}
+
+/// Adds the reversal of an approval to decisions. One column per statement: SQLite alters
+/// one column at a time.
+struct AddReversals;
+
+impl MigrationName for AddReversals {
+    fn name(&self) -> &str {
+        "m20261215_000003_add_decision_reversals"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReversals {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            ColumnDef::new(decision::Column::ReversedAt)
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+            ColumnDef::new(decision::Column::ReversalReason)
+                .text()
+                .null()
+                .to_owned(),
+            ColumnDef::new(decision::Column::ReversedBy)
+                .string()
+                .null()
+                .to_owned(),
+        ];
+        for mut column in columns {
+            // A database made after this change got the column with its table.
+            let name = column.get_column_name();
+            if manager
+                .has_column(decision::Entity.table_name(), &name)
+                .await?
+            {
+                continue;
+            }
+            let alter = Table::alter()
+                .table(decision::Entity)
+                .add_column(&mut column)
+                .to_owned();
+            manager.alter_table(alter).await?;
+        }
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ use crate::store::{Collected, Collection, Store};
 const DEFAULT_LIST_LIMIT: u32 = 100;
 /// The most rows one list request may ask for.
 const MAX_LIST_LIMIT: u32 = 500;
+/// The longest clerk staff id, in characters.
+const MAX_CLERK_ID_LENGTH: usize = 64;
 
 /// Serves `residence.v1.DeliveryService`.
 #[derive(Debug, Clone)]
@@ -99,13 +101,14 @@ fn not_found() -> Status {
 fn collection(request: &pb::RecordCollectionRequest) -> Result<Collection, Status> {
     let mut v = Violations::default();
     let case_number = grpc::case_number("case_number", &request.case_number, &mut v);
-    let clerk_id = validate::line(&request.clerk_id, 1, 64).unwrap_or_else(|problem| {
-        v.add("clerk_id", problem);
-        String::new()
-    });
+    let clerk_id =
+        validate::line(&request.clerk_id, 1, MAX_CLERK_ID_LENGTH).unwrap_or_else(|problem| {
+            v.add("clerk_id", problem);
+            String::new()
+        });
     let collected_by = rules::COLLECTORS
         .into_iter()
-        .find(|who| *who == request.collected_by.trim());
+        .find(|who| *who == validate::trim(&request.collected_by));
     if collected_by.is_none() {
         v.add("collected_by", "must be \"holder\" or \"agent\"");
     }
@@ -121,7 +124,10 @@ fn collection(request: &pb::RecordCollectionRequest) -> Result<Collection, Statu
 fn list_limit(requested: u32) -> Result<u32, Status> {
     if requested > MAX_LIST_LIMIT {
         let mut v = Violations::default();
-        v.add("limit", format!("must be at most {MAX_LIST_LIMIT}"));
+        v.add(
+            "limit",
+            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
+        );
         v.into_result()?;
     }
     Ok(if requested == 0 {

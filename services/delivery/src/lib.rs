@@ -46,6 +46,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         db: service.db().clone(),
         outbox: service.outbox(),
         relay: service.relay(),
+        office: rules::Office {
+            name: item.implementing_body.name.clone(),
+            address: item.implementing_body.address.clone(),
+        },
     };
     service.consume(reports, report_handler);
 

@@ -11,7 +11,7 @@ use residence_events::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set};
 
 use crate::entity::delivery;
-use crate::rules::{self, Report, ReportEffect};
+use crate::rules::{self, Office, Report, ReportEffect};
 use crate::store::move_from;
 
 /// Durable consumer name.
@@ -41,6 +41,8 @@ pub struct ReportHandler {
     pub db: DatabaseConnection,
     pub outbox: OutboxWriter,
     pub relay: RelayHandle,
+    /// Where a permit the courier could not deliver can be collected, as the applicant is told.
+    pub office: Office,
 }
 
 impl Handler for ReportHandler {
@@ -168,6 +170,7 @@ impl ReportHandler {
             case_number: report.case_number.clone(),
             reason: report.reason.clone(),
             rerouted_at: now,
+            notice: rules::reroute_notice(&report.reason, &self.office),
         };
         self.outbox
             .enqueue(

@@ -91,6 +91,28 @@ pub fn on_report(method: &str, state: &str, report: Report) -> Result<ReportEffe
     })
 }
 
+/// Where a permit that could not be delivered waits: the implementing body's office.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Office {
+    pub name: String,
+    pub address: String,
+}
+
+/// What the applicant is told when the courier gave up (`reason`, from the partner) and the
+/// permit waits at the window instead.
+pub fn reroute_notice(reason: &str, office: &Office) -> String {
+    let reason = reason.trim();
+    let why = if reason.is_empty() {
+        String::new()
+    } else {
+        format!("（{reason}）")
+    };
+    format!(
+        "您的居住证快递未能送达{why}，已改为窗口领取。请本人或代办人到{}领取，地址：{}。",
+        office.name, office.address
+    )
+}
+
 /// What recording a collection does to a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CollectionEffect {
@@ -169,6 +191,18 @@ mod tests {
             }
         }
         assert!(on_report("pickup", AWAITING_COLLECTION, Report::Delivered).is_err());
+    }
+
+    #[test]
+    fn a_reroute_tells_the_applicant_why_and_where_to_collect() {
+        let office = Office {
+            name: "西平县五沟营镇人民政府".into(),
+            address: "驻马店市西平县五沟营镇".into(),
+        };
+        let notice = reroute_notice(" 收件人拒收 ", &office);
+        assert!(notice.contains("（收件人拒收）"), "{notice}");
+        assert!(notice.contains(&office.name) && notice.contains(&office.address));
+        assert!(!reroute_notice("", &office).contains("（"));
     }
 
     #[test]

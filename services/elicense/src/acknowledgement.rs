@@ -1,17 +1,24 @@
-//! Recording what the e-license platform made of each license: the `elicense-platform-acks`
-//! consumer.
+//! Recording what the e-license platform made of each license it was sent, issued or revoked:
+//! the `elicense-platform-acks` consumer.
 //!
-//! Idempotent: each acknowledgement is claimed in the inbox. The latest acknowledgement of a
-//! license wins: an acceptance clears an earlier rejection and the other way round.
+//! Idempotent: each acknowledgement is claimed in the inbox. The latest acknowledgement wins:
+//! an acceptance clears an earlier rejection and the other way round. A rejection raises
+//! `residence.v1.license.incident`; the reason stays on the record, visible to operators
+//! through `ListPlatformProblems`, and out of logs and events.
 
+use chrono::Utc;
 use residence_eventing::consumer::claim;
 use residence_eventing::db::begin_write;
-use residence_eventing::{Handler, Incoming, Outcome};
-use residence_events::elicense;
-use residence_events::partner::{LICENSE_ACKNOWLEDGED_SCHEMA, LicenseAcknowledged};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
+use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle};
+use residence_events::partner::{LICENSE_ACKNOWLEDGED_SCHEMA, LicenseAcknowledged, LicenseAction};
+use residence_events::{LicenseIncidentKind, elicense};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    Set,
+};
 
-use crate::entity::license;
+use crate::entity::{license, message_state, platform_message};
+use crate::platform;
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "elicense-platform-acks";
@@ -29,6 +36,8 @@ const MAX_REASON_LENGTH: usize = 500;
 #[derive(Debug)]
 pub struct AcknowledgementHandler {
     pub db: DatabaseConnection,
+    pub outbox: OutboxWriter,
+    pub relay: RelayHandle,
 }
 
 impl Handler for AcknowledgementHandler {
@@ -65,36 +74,88 @@ impl AcknowledgementHandler {
         };
 
         let case_number = found.case_number.clone();
-        let mut active = found.into_active_model();
-        active.ack_platform = Set(Some(ack.platform.trim().to_owned()));
-        if ack.accepted {
-            active.acknowledged_at = Set(Some(ack.at));
-            active.rejected_reason = Set(None);
-        } else {
-            active.acknowledged_at = Set(None);
-            active.rejected_reason = Set(Some(rejection_reason(ack.reason.as_deref())));
+        if ack.action == LicenseAction::Issued {
+            record_on_license(&txn, found, ack).await?;
         }
-        active.update(&txn).await?;
+        let raised = self.record_on_message(&txn, identifier, ack).await?;
         txn.commit().await?;
+        if raised {
+            self.relay.notify();
+        }
 
         // The reason is stored, not logged: a platform may quote the holder's data in it.
+        let platform = ack.platform.trim();
+        let action = ack.action.code();
         if ack.accepted {
             tracing::info!(
                 case.number = %case_number,
                 license.identifier = %identifier,
-                platform = %ack.platform.trim(),
-                "license registered by the e-license platform"
+                license.action = action,
+                platform,
+                "license acknowledged by the e-license platform"
             );
         } else {
             tracing::warn!(
                 case.number = %case_number,
                 license.identifier = %identifier,
-                platform = %ack.platform.trim(),
-                "license rejected by the e-license platform; the reason is on the license"
+                license.action = action,
+                platform,
+                "license rejected by the e-license platform; the reason is on the record"
             );
         }
         Ok(Outcome::Done)
     }
+
+    /// Settles the message the acknowledgement answers. Returns whether an incident was
+    /// raised. Licenses sent before messages were tracked have none.
+    async fn record_on_message(
+        &self,
+        txn: &DatabaseTransaction,
+        identifier: &str,
+        ack: &LicenseAcknowledged,
+    ) -> Result<bool, DbErr> {
+        let Some(message) = platform::find(txn, identifier, ack.action).await? else {
+            return Ok(false);
+        };
+        let was_rejected = message.state == message_state::REJECTED;
+        let mut active = message.into_active_model();
+        active.platform = Set(Some(ack.platform.trim().to_owned()));
+        active.ack_due_at = Set(None);
+        active.updated_at = Set(Utc::now());
+        if ack.accepted {
+            active.state = Set(message_state::ACCEPTED.to_owned());
+            active.reason = Set(None);
+        } else {
+            active.state = Set(message_state::REJECTED.to_owned());
+            active.reason = Set(Some(rejection_reason(ack.reason.as_deref())));
+        }
+        let message: platform_message::Model = active.update(txn).await?;
+        if ack.accepted || was_rejected {
+            return Ok(false);
+        }
+        let kind = LicenseIncidentKind::Rejected;
+        platform::raise_incident(txn, &self.outbox, &message, kind).await?;
+        Ok(true)
+    }
+}
+
+/// The platform's answer on an issued license, on the license itself.
+async fn record_on_license(
+    txn: &DatabaseTransaction,
+    found: license::Model,
+    ack: &LicenseAcknowledged,
+) -> Result<(), DbErr> {
+    let mut active = found.into_active_model();
+    active.ack_platform = Set(Some(ack.platform.trim().to_owned()));
+    if ack.accepted {
+        active.acknowledged_at = Set(Some(ack.at));
+        active.rejected_reason = Set(None);
+    } else {
+        active.acknowledged_at = Set(None);
+        active.rejected_reason = Set(Some(rejection_reason(ack.reason.as_deref())));
+    }
+    active.update(txn).await?;
+    Ok(())
 }
 
 /// What an acknowledgement must carry; anything else is poison.
@@ -136,6 +197,7 @@ mod tests {
         LicenseAcknowledged {
             schema: schema.to_owned(),
             identifier: "1.2.156.3005.2.340101.114128240059672296.3FA85F6457B2.001.X".to_owned(),
+            action: LicenseAction::Issued,
             platform: platform.to_owned(),
             accepted: false,
             reason: None,

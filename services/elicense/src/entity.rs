@@ -1,4 +1,5 @@
-//! The e-license service's table: every license issued, every version kept.
+//! The e-license service's tables: every license issued, every version kept, and every
+//! message sent to the e-license platforms with the answer it got.
 
 /// Status of a license, as stored.
 pub mod status {
@@ -58,6 +59,72 @@ pub mod license {
         /// Why the platform rejected the license, as it said.
         pub rejected_reason: Option<String>,
         pub created_at: DateTimeUtc,
+        /// The SM2 signature over the license's canonical form, `r || s` in base64. `None` only
+        /// for licenses issued before licenses were signed.
+        pub signature: Option<String>,
+        /// The key that made `signature`.
+        pub key_id: Option<String>,
+        /// The compact signed payload for the license's QR code.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub qr_payload: Option<String>,
+        /// When the license was revoked, in whole seconds.
+        pub revoked_at: Option<DateTimeUtc>,
+        /// Why, as the officer who reversed the decision wrote it.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub revocation_reason: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// State of a message to the e-license platform, as stored.
+pub mod message_state {
+    /// Sent; the platform's answer is due at `ack_due_at`.
+    pub const AWAITING: &str = "awaiting";
+    /// The platform registered it.
+    pub const ACCEPTED: &str = "accepted";
+    /// The platform refused it, with a reason.
+    pub const REJECTED: &str = "rejected";
+    /// Sent and re-sent without an answer; an incident was raised.
+    pub const UNACKNOWLEDGED: &str = "unacknowledged";
+}
+
+/// One message to the e-license platform (an issued or a revoked license) and what became of
+/// it: sent, re-sent while unanswered, then accepted, rejected or given up on.
+pub mod platform_message {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "platform_messages")]
+    pub struct Model {
+        /// The message's `ce-id`, which every re-send keeps.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: String,
+        #[sea_orm(indexed)]
+        pub identifier: String,
+        pub case_number: String,
+        /// `issued` or `revoked`: what the platform is asked to do.
+        pub action: String,
+        /// See [`super::message_state`].
+        #[sea_orm(indexed)]
+        pub state: String,
+        /// Times sent, the first included.
+        pub sends: i32,
+        /// The outbox row of the latest send, which a re-send copies.
+        pub last_outbox_event_id: String,
+        /// When the platform's answer is due; `None` once it answered or was given up on.
+        #[sea_orm(indexed)]
+        pub ack_due_at: Option<DateTimeUtc>,
+        /// The platform that answered.
+        pub platform: Option<String>,
+        /// The platform's reason for a rejection. May quote personal data: never logged.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub reason: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! The holder as the license table knows them: a key that finds their earlier licenses, the
 //! serial all their versions share, and their name masked for display.
 
+pub use residence_license::mask_name;
 use sha2::{Digest, Sha256};
 
 /// Characters in a serial.
@@ -33,15 +34,6 @@ fn fresh_serial() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..SERIAL_LENGTH].to_ascii_uppercase()
 }
 
-/// A name with every character but the first masked: `王小明` becomes `王**`.
-pub fn mask_name(name: &str) -> String {
-    let mut chars = name.trim().chars();
-    match chars.next() {
-        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,15 +62,5 @@ mod tests {
     #[test]
     fn new_holders_get_different_serials() {
         assert_ne!(serial(None), serial(None));
-    }
-
-    #[test]
-    fn names_keep_only_their_first_character() {
-        assert_eq!(mask_name("王小明"), "王**");
-        assert_eq!(mask_name("欧阳娜娜"), "欧***");
-        assert_eq!(mask_name("张三"), "张*");
-        assert_eq!(mask_name("Li"), "L*");
-        assert_eq!(mask_name("  王五 "), "王*");
-        assert_eq!(mask_name(""), "");
     }
 }

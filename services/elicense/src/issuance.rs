@@ -2,7 +2,9 @@
 //!
 //! Idempotent twice over: the event is claimed in the inbox, and a case that already has a
 //! license never gets a second one, whatever event id a replayed approval carries. A holder's
-//! new license is the next version of their earlier one, which becomes superseded.
+//! new license is the next version of their earlier one, which becomes superseded. Each
+//! license is signed with the active key when it is issued, and the platform message is
+//! tracked until the platform acknowledges it (see [`crate::platform`]).
 
 use std::sync::Arc;
 
@@ -10,18 +12,21 @@ use chrono::Utc;
 use residence_eventing::consumer::claim;
 use residence_eventing::db::begin_write;
 use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle};
-use residence_events::partner::{LICENSE_ISSUED_SCHEMA, LicenseHolder, LicenseIssuedMessage};
+use residence_events::partner::LicenseAction;
 use residence_events::{self as events, DecisionApproved, LicenseIssued};
+use residence_license::identifier::{Identifier, MAX_VERSION};
+use residence_license::{SigningKeys, canonical, qr};
 use residence_runtime::time::china_date;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    IntoActiveModel, QueryFilter, QueryOrder,
 };
 
+use crate::document;
 use crate::entity::{license, status};
 use crate::holder;
-use crate::identifier::{Identifier, MAX_VERSION};
+use crate::platform::{self, AckPolicy};
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "elicense-approvals";
@@ -47,6 +52,10 @@ pub struct IssuanceHandler {
     pub outbox: OutboxWriter,
     pub relay: RelayHandle,
     pub issuer: Arc<Issuer>,
+    /// Signs every license issued.
+    pub keys: Arc<SigningKeys>,
+    /// How long the platform has to acknowledge, and how often the license is re-sent.
+    pub acks: AckPolicy,
 }
 
 impl Handler for IssuanceHandler {
@@ -80,8 +89,10 @@ impl IssuanceHandler {
             Err(problem) => return Ok(Outcome::Poison(problem)),
         };
         let supersedes = supersede_current(&txn, &holder_key).await?;
-        let license = self
-            .new_license(approval, &identifier, holder_key, supersedes)?
+        let unsigned = self.new_license(approval, &identifier, holder_key, supersedes)?;
+        let license = sign(unsigned, &self.keys)
+            .into_active_model()
+            .reset_all()
             .insert(&txn)
             .await?;
         self.enqueue(&txn, &license).await?;
@@ -92,6 +103,7 @@ impl IssuanceHandler {
             case.number = %case_number,
             license.identifier = %license.identifier,
             license.version = license.version,
+            key.id = license.key_id.as_deref().unwrap_or_default(),
             "license issued"
         );
         Ok(Outcome::Done)
@@ -141,52 +153,60 @@ impl IssuanceHandler {
         identifier: &Identifier,
         holder_key: String,
         supersedes: Option<String>,
-    ) -> Result<license::ActiveModel, DbErr> {
+    ) -> Result<license::Model, DbErr> {
         let application = &approval.application;
         let endorsement = &approval.endorsement;
         let id_number = application.holder.id_number.trim().to_ascii_uppercase();
         let version = i32::try_from(identifier.version())
             .map_err(|_| DbErr::Custom("license version does not fit the column".into()))?;
-        Ok(license::ActiveModel {
-            identifier: Set(identifier.to_string()),
-            case_number: Set(application.case_number.clone()),
-            holder_key: Set(holder_key),
-            version: Set(version),
-            supersedes: Set(supersedes),
-            status: Set(status::CURRENT.to_owned()),
-            license_name: Set(self.issuer.license_name.clone()),
-            masked_id_number: Set(residence_rules::mask_id_number(&id_number)),
-            license_number: Set(id_number),
-            holder_name: Set(application.holder.name.trim().to_owned()),
-            issuing_authority: Set(endorsement.issuing_authority.clone()),
-            issuer_code: Set(self.issuer.issuer_code.clone()),
-            issued_on: Set(china_date(approval.decided_at)),
-            valid_until: Set(endorsement.valid_until),
-            residence_address: Set(endorsement.residence_address.clone()),
-            acknowledged_at: Set(None),
-            ack_platform: Set(None),
-            rejected_reason: Set(None),
-            created_at: Set(Utc::now()),
+        Ok(license::Model {
+            identifier: identifier.to_string(),
+            case_number: application.case_number.clone(),
+            holder_key,
+            version,
+            supersedes,
+            status: status::CURRENT.to_owned(),
+            license_name: self.issuer.license_name.clone(),
+            masked_id_number: residence_rules::mask_id_number(&id_number),
+            license_number: id_number,
+            holder_name: application.holder.name.trim().to_owned(),
+            issuing_authority: endorsement.issuing_authority.clone(),
+            issuer_code: self.issuer.issuer_code.clone(),
+            issued_on: china_date(approval.decided_at),
+            valid_until: endorsement.valid_until,
+            residence_address: endorsement.residence_address.clone(),
+            acknowledged_at: None,
+            ack_platform: None,
+            rejected_reason: None,
+            created_at: Utc::now(),
+            signature: None,
+            key_id: None,
+            qr_payload: None,
+            revoked_at: None,
+            revocation_reason: None,
         })
     }
 
-    /// The internal event for the other services and the message for the e-license platform.
+    /// The internal event for the other services and the signed license for the e-license
+    /// platform, a government system that receives the holder's ID number (the license number).
     async fn enqueue(
         &self,
         txn: &DatabaseTransaction,
         license: &license::Model,
     ) -> Result<(), DbErr> {
-        let message = platform_message(license, &self.issuer.license_type_code);
+        let message = document::issued_message(license)
+            .ok_or_else(|| DbErr::Custom("a license is enqueued before it is signed".into()))?;
         let issued = LicenseIssued {
             case_number: license.case_number.clone(),
             identifier: license.identifier.clone(),
-            version: message.version,
+            version: message.license.version,
             issued_on: license.issued_on,
         };
         self.outbox
             .enqueue(txn, events::LICENSE_ISSUED, &license.case_number, &issued)
             .await?;
-        self.outbox
+        let sent = self
+            .outbox
             .enqueue_on(
                 txn,
                 events::elicense::LICENSE_ISSUED,
@@ -194,7 +214,14 @@ impl IssuanceHandler {
                 &message,
             )
             .await?;
-        Ok(())
+        platform::track(
+            txn,
+            &sent,
+            &license.identifier,
+            LicenseAction::Issued,
+            &self.acks,
+        )
+        .await
     }
 }
 
@@ -248,26 +275,12 @@ async fn supersede_current(
     Ok(Some(current.identifier))
 }
 
-/// `elicense.v1.license.issued`. The platform is a government system and receives the holder's
-/// ID number, which is also the license number.
-fn platform_message(license: &license::Model, license_type_code: &str) -> LicenseIssuedMessage {
-    LicenseIssuedMessage {
-        schema: LICENSE_ISSUED_SCHEMA.to_owned(),
-        identifier: license.identifier.clone(),
-        version: u32::try_from(license.version).unwrap_or_default(),
-        supersedes: license.supersedes.clone(),
-        license_name: license.license_name.clone(),
-        license_type_code: license_type_code.to_owned(),
-        license_number: license.license_number.clone(),
-        issuing_authority: license.issuing_authority.clone(),
-        issuing_authority_code: license.issuer_code.clone(),
-        issued_on: license.issued_on,
-        valid_until: license.valid_until,
-        holder: LicenseHolder {
-            name: license.holder_name.clone(),
-            id_number: license.license_number.clone(),
-        },
-        residence_address: license.residence_address.clone(),
-        case_number: license.case_number.clone(),
-    }
+/// `license` with its signature and QR payload, made with the active key.
+fn sign(mut license: license::Model, keys: &SigningKeys) -> license::Model {
+    let document = document::license_of(&license);
+    let signature = keys.sign(canonical::LICENSE_FORM, &canonical::license(&document));
+    license.qr_payload = Some(qr::encode(&document, keys));
+    license.key_id = Some(signature.key_id);
+    license.signature = Some(signature.value);
+    license
 }

@@ -1,28 +1,40 @@
-//! 电子证照: the e-license service issues an electronic license for every approved endorsement,
-//! as a new version that supersedes the holder's earlier one, hands it to the e-license platform,
-//! records the platform's acknowledgement, and lets anyone verify a license over gRPC.
+//! 电子证照: the e-license service issues a signed electronic license for every approved
+//! endorsement, as a new version that supersedes the holder's earlier one, hands it to the
+//! e-license platform until the platform acknowledges it, revokes it when the decision is
+//! reversed, and lets anyone verify a license over gRPC.
 
-// TODO(elicense): licenses are not signed yet (SM2 over SM3, in an OFD file), acknowledgements
-// that never come are not timed out and re-sent, and licenses cannot be revoked.
+// TODO(elicense): the license is a signed JSON document and QR payload; the fixed-layout OFD
+// file with an electronic seal that 国务院令716 describes is not produced yet.
 
 pub mod acknowledgement;
 pub mod api;
+pub mod document;
 pub mod entity;
 pub mod holder;
-pub mod identifier;
 pub mod issuance;
+pub mod keys;
 pub mod migration;
+pub mod platform;
+pub mod revocation;
 
+pub use residence_license::identifier;
+
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_item::ServiceItem;
+use residence_license::KeyId;
 use residence_proto::v1::elicense_service_server::ElicenseServiceServer;
 use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50056;
+
+/// The key id signing licenses when none is configured.
+pub const DEFAULT_SIGNING_KEY_ID: &str = "key-1";
 
 /// The license type code used when none is configured. A placeholder: the code is assigned by
 /// the e-license platform the county reports to, and identifiers issued with the placeholder
@@ -45,6 +57,80 @@ pub struct Args {
         default_value = PLACEHOLDER_LICENSE_TYPE_CODE
     )]
     pub license_type_code: String,
+
+    /// Directory of the SM2 signing keys, one PKCS#8 PEM file per key id (`<key id>.pem`),
+    /// readable by this service only [default: <data-dir>/elicense-signing-keys]. Keep every
+    /// key that signed a license still in use: licenses name their key.
+    #[arg(long, env = "RESIDENCE_ELICENSE_SIGNING_KEY_DIR")]
+    pub signing_key_dir: Option<PathBuf>,
+
+    /// The key that signs new licenses (1 to 32 letters, digits, `-` or `_`). If its file is
+    /// missing a new key is made, with a warning. Switch to a new id to rotate keys.
+    #[arg(
+        long,
+        env = "RESIDENCE_ELICENSE_SIGNING_KEY_ID",
+        default_value = DEFAULT_SIGNING_KEY_ID,
+        value_parser = parse_key_id
+    )]
+    pub signing_key_id: String,
+
+    /// Where to write the public key document (JSON, every key in the key directory) at each
+    /// start, for operators to hand to platforms and verifiers [default:
+    /// <data-dir>/elicense-public-keys.json].
+    #[arg(long, env = "RESIDENCE_ELICENSE_PUBLIC_KEYS_FILE")]
+    pub public_keys_file: Option<PathBuf>,
+
+    /// Seconds the e-license platform has to acknowledge a license message, counted from its
+    /// publication, before it is sent again (1 to 86400).
+    #[arg(
+        long,
+        env = "RESIDENCE_ELICENSE_ACK_TIMEOUT_SECS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub ack_timeout_secs: u64,
+
+    /// Times an unacknowledged license message is sent again before an incident is raised
+    /// (0 to 20).
+    #[arg(
+        long,
+        env = "RESIDENCE_ELICENSE_ACK_RESENDS",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(0..=20)
+    )]
+    pub ack_resends: u32,
+}
+
+impl Args {
+    /// The signing key settings, the defaults under the data directory.
+    pub fn key_settings(&self) -> anyhow::Result<keys::KeySettings> {
+        let data_dir = &self.common.data_dir;
+        Ok(keys::KeySettings {
+            dir: self
+                .signing_key_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("elicense-signing-keys")),
+            active: KeyId::parse(&self.signing_key_id)?,
+            document_file: self
+                .public_keys_file
+                .clone()
+                .unwrap_or_else(|| data_dir.join("elicense-public-keys.json")),
+        })
+    }
+
+    /// How long the platform has to acknowledge, and how often a license is re-sent.
+    pub fn ack_policy(&self) -> platform::AckPolicy {
+        platform::AckPolicy {
+            timeout: Duration::from_secs(self.ack_timeout_secs),
+            resends: self.ack_resends,
+        }
+    }
+}
+
+fn parse_key_id(text: &str) -> Result<String, String> {
+    KeyId::parse(text)
+        .map(|key_id| key_id.to_string())
+        .map_err(|error| error.to_string())
 }
 
 /// Runs the service until SIGTERM.
@@ -60,6 +146,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    let signing_keys = Arc::new(keys::load(&args.key_settings()?)?);
+    let ack_policy = args.ack_policy();
+
     let mut service =
         Service::start::<migration::Migrator>("elicense", &args.common, DEFAULT_PORT).await?;
     let approvals = ConsumerSpec::new(issuance::CONSUMER, streams::RESIDENCE, issuance::SUBJECTS);
@@ -68,8 +157,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         outbox: service.outbox(),
         relay: service.relay(),
         issuer,
+        keys: signing_keys.clone(),
+        acks: ack_policy,
     };
     service.consume(approvals, issuance_handler);
+    let reversals = ConsumerSpec::new(
+        revocation::CONSUMER,
+        streams::RESIDENCE,
+        revocation::SUBJECTS,
+    );
+    let revocation_handler = revocation::RevocationHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        keys: signing_keys.clone(),
+        acks: ack_policy,
+    };
+    service.consume(reversals, revocation_handler);
     let acks = ConsumerSpec::new(
         acknowledgement::CONSUMER,
         streams::ELICENSE,
@@ -77,11 +181,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let acknowledgement_handler = acknowledgement::AcknowledgementHandler {
         db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
     };
     service.consume(acks, acknowledgement_handler);
+    let watch = platform::AckWatch {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        policy: ack_policy,
+    };
+    service.spawn(|shutdown| watch.run(shutdown));
 
     let api = api::ElicenseApi {
         db: service.db().clone(),
+        keys: Arc::new(signing_keys.public_keys()),
     };
     tracing::info!(addr = %service.local_addr(), "elicense serving");
     service.serve(ElicenseServiceServer::new(api)).await

@@ -1,9 +1,10 @@
 //! The e-license service's schema.
 
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
+use sea_orm::EntityName;
 use sea_orm_migration::prelude::*;
 
-use crate::entity::license;
+use crate::entity::{license, platform_message};
 
 /// Runs the e-license service's migrations in order.
 #[derive(Debug)]
@@ -12,7 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateLicenses)]
+        vec![
+            Box::new(CreateOutboxAndInbox),
+            Box::new(CreateLicenses),
+            Box::new(SignAndTrackLicenses),
+        ]
     }
 }
 
@@ -28,5 +33,67 @@ impl MigrationName for CreateLicenses {
 impl MigrationTrait for CreateLicenses {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table_for(manager, license::Entity).await
+    }
+}
+
+/// Signatures, QR payloads and revocation on licenses; the messages to the platforms. One
+/// column per statement: SQLite alters one column at a time.
+struct SignAndTrackLicenses;
+
+impl MigrationName for SignAndTrackLicenses {
+    fn name(&self) -> &str {
+        "m20261215_000003_sign_and_track_licenses"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SignAndTrackLicenses {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            ColumnDef::new(license::Column::Signature)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(license::Column::KeyId)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(license::Column::QrPayload)
+                .text()
+                .null()
+                .to_owned(),
+            ColumnDef::new(license::Column::RevokedAt)
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+            ColumnDef::new(license::Column::RevocationReason)
+                .text()
+                .null()
+                .to_owned(),
+        ];
+        for mut column in columns {
+            // A database made after this change got the column with its table.
+            let name = column.get_column_name();
+            if manager
+                .has_column(license::Entity.table_name(), &name)
+                .await?
+            {
+                continue;
+            }
+            let alter = Table::alter()
+                .table(license::Entity)
+                .add_column(&mut column)
+                .to_owned();
+            manager.alter_table(alter).await?;
+        }
+        // Verification tells which version replaced a license.
+        let by_supersedes = Index::create()
+            .name("idx-licenses-supersedes")
+            .table(license::Entity)
+            .col(license::Column::Supersedes)
+            .if_not_exists()
+            .to_owned();
+        manager.create_index(by_supersedes).await?;
+        create_table_for(manager, platform_message::Entity).await
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prost::Message;
 use residence_eventing::RelayHandle;
 use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
-use residence_runtime::grpc::{self, Violations, internal};
+use residence_runtime::grpc::{Violations, internal};
 use residence_runtime::time::{TimeSource, china_date, china_rfc3339};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -115,9 +115,10 @@ impl IntakeService for IntakeApi {
         request: Request<pb::TrackCaseRequest>,
     ) -> Result<Response<pb::TrackCaseResponse>, Status> {
         let request = request.into_inner();
-        let case = self
-            .authorised_case(&request.case_number, &request.access_code)
-            .await?;
+        let mut v = Violations::default();
+        let number = request::case_access(&request.case_number, &request.access_code, &mut v);
+        v.into_result()?;
+        let case = self.authorised_case(&number, &request.access_code).await?;
         let steps = self
             .store
             .steps(&case.case_number)
@@ -156,10 +157,11 @@ impl IntakeService for IntakeApi {
         request: Request<pb::SupplementMaterialsRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
         let request = request.into_inner();
-        let case = self
-            .authorised_case(&request.case_number, &request.access_code)
-            .await?;
-        let supplied = request::supplement_materials(&request)?;
+        let mut v = Violations::default();
+        let number = request::case_access(&request.case_number, &request.access_code, &mut v);
+        let supplied = request::supplement_materials(&request.materials, &mut v);
+        v.into_result()?;
+        let case = self.authorised_case(&number, &request.access_code).await?;
         if case.status != status::SUPPLEMENT_REQUIRED {
             return Err(Status::failed_precondition(format!(
                 "case is {}, not waiting for materials",
@@ -179,22 +181,15 @@ impl IntakeService for IntakeApi {
 }
 
 impl IntakeApi {
-    /// The case, if the access code opens it. A wrong code and an unknown case look the same.
+    /// The case, if the access code opens it; both arguments were checked with
+    /// [`request::case_access`]. A wrong code and an unknown case look the same.
     async fn authorised_case(&self, number: &str, code: &str) -> Result<case::Model, Status> {
-        let mut v = Violations::default();
-        let number = grpc::case_number("case_number", number, &mut v);
-        if code.trim().is_empty() {
-            v.add("access_code", "must not be empty");
-        } else if code.len() > 32 {
-            v.add("access_code", "must be at most 32 characters");
-        }
-        v.into_result()?;
         let not_found = || Status::not_found("no case with this number and access code");
-        if !self.access.verify(&number, code) {
+        if !self.access.verify(number, code) {
             return Err(not_found());
         }
         self.store
-            .by_number(&number)
+            .by_number(number)
             .await
             .map_err(internal)?
             .ok_or_else(not_found)

@@ -126,3 +126,24 @@ pub mod clock {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Resend requests the sweeper made for cases stuck beyond their stage budget.
+pub mod resend {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_resends")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub case_number: String,
+        /// The status the case was stuck in at the last request.
+        pub status: String,
+        pub attempts: i32,
+        pub last_requested_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod request;
 pub mod status;
 pub mod store;
+pub mod sweeper;
 pub mod verdict;
 
 use std::path::PathBuf;
@@ -54,6 +55,25 @@ pub struct Args {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     pub clock_check_secs: u64,
+
+    /// Seconds a case may wait on review, decision, the start of delivery or its license
+    /// before intake asks every service to publish its events again.
+    #[arg(
+        long,
+        env = "RESIDENCE_STAGE_BUDGET_SECS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u32).range(1..=86_400)
+    )]
+    pub stage_budget_secs: u32,
+
+    /// Seconds a case may wait with the courier before the same happens.
+    #[arg(
+        long,
+        env = "RESIDENCE_COURIER_BUDGET_SECS",
+        default_value_t = 21_600,
+        value_parser = clap::value_parser!(u32).range(1..=2_592_000)
+    )]
+    pub courier_budget_secs: u32,
 }
 
 /// Runs the service until SIGTERM.
@@ -71,6 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let progress = ConsumerSpec::new(progress::CONSUMER, streams::RESIDENCE, progress::SUBJECTS);
     let progress_handler = progress::ProgressHandler {
         db: service.db().clone(),
+        item: Arc::clone(&item),
     };
     service.consume(progress, progress_handler);
 
@@ -84,6 +105,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let every = std::time::Duration::from_secs(args.clock_check_secs);
     service.spawn(|shutdown| watcher.run(every, shutdown));
+
+    let sweeper = sweeper::Sweeper {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+        budgets: sweeper::Budgets {
+            stage: chrono::TimeDelta::seconds(i64::from(args.stage_budget_secs)),
+            courier: chrono::TimeDelta::seconds(i64::from(args.courier_budget_secs)),
+        },
+    };
+    // Often enough that a stuck case waits little more than its budget.
+    let sweep_every =
+        std::time::Duration::from_secs(u64::from(args.stage_budget_secs / 4).clamp(1, 30));
+    service.spawn(|shutdown| sweeper.run(sweep_every, shutdown));
 
     let store = store::Store {
         db: service.db().clone(),

@@ -3,7 +3,7 @@
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
 use sea_orm_migration::prelude::*;
 
-use crate::entity::{case, clock, sequence, step};
+use crate::entity::{case, clock, resend, sequence, step};
 
 /// Runs intake's migrations in order.
 #[derive(Debug)]
@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxAndInbox),
             Box::new(CreateCases),
             Box::new(CreateClocks),
+            Box::new(CreateCaseResends),
         ]
     }
 }
@@ -49,5 +50,20 @@ impl MigrationName for CreateClocks {
 impl MigrationTrait for CreateClocks {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table_for(manager, clock::Entity).await
+    }
+}
+
+struct CreateCaseResends;
+
+impl MigrationName for CreateCaseResends {
+    fn name(&self) -> &str {
+        "m20261204_000004_create_case_resends"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCaseResends {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, resend::Entity).await
     }
 }

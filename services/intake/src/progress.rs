@@ -1,15 +1,18 @@
 //! Following a case through the later stages: intake owns the case and its status, so it
 //! consumes what review, decision, delivery, courier and e-license report.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use residence_eventing::db::begin_write;
 use residence_eventing::{Handler, Incoming, Outcome};
 use residence_events::{self as events, DeliveryMethod, DeliveryOutcome};
+use residence_item::ServiceItem;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
 
 use crate::entity::case;
 use crate::status;
-use crate::store::add_step;
+use crate::store::add_step_with_note;
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "intake-case-progress";
@@ -33,6 +36,8 @@ struct Change {
     new_valid_until: Option<chrono::NaiveDate>,
     parcel_reference: Option<String>,
     license_identifier: Option<String>,
+    /// What the new step says, when it says more than its status does.
+    note: Option<String>,
     /// The case was decided: its time-limit clocks stop.
     decided: bool,
 }
@@ -41,11 +46,13 @@ struct Change {
 #[derive(Debug)]
 pub struct ProgressHandler {
     pub db: DatabaseConnection,
+    /// The service item, for the names of the logistics partners.
+    pub item: Arc<ServiceItem>,
 }
 
 impl Handler for ProgressHandler {
     async fn handle(&self, event: &Incoming) -> Outcome {
-        let (case_number, change) = match decode(event) {
+        let (case_number, change) = match decode(event, &self.item) {
             Ok(decoded) => decoded,
             Err(outcome) => return outcome,
         };
@@ -100,7 +107,8 @@ impl ProgressHandler {
             crate::clock::stop(&txn, case_number, now).await?;
         }
         if let Some(next) = new_status {
-            add_step(&txn, case_number, next, now).await?;
+            let note = change.note.as_deref().unwrap_or(status::note(next));
+            add_step_with_note(&txn, case_number, next, note, now).await?;
             if status::is_final(next) {
                 tracing::info!(case.number = %case_number, status = next, "case closed");
             }
@@ -132,7 +140,7 @@ fn rank(status: &str) -> u8 {
     }
 }
 
-fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
+fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outcome> {
     let subject = event.subject.as_str();
     let decoded = if subject == events::REVIEW_COMPLETED.subject {
         let e: events::ReviewCompleted = event.json()?;
@@ -175,10 +183,13 @@ fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
         )
     } else if subject == events::DELIVERY_REROUTED.subject {
         let e: events::DeliveryRerouted = event.json()?;
+        // The applicant reads why the parcel did not come and where to collect the permit.
+        let note = (!e.notice.is_empty()).then_some(e.notice);
         (
             e.case_number,
             Change {
                 status: Some(status::READY_FOR_PICKUP),
+                note,
                 ..Change::default()
             },
         )
@@ -200,6 +211,7 @@ fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
         let change = Change {
             status: Some(status::SHIPPED),
             parcel_reference: Some(e.parcel_reference),
+            note: Some(shipped_note(item, &e.partner)),
             ..Change::default()
         };
         (e.case_number, change)
@@ -218,9 +230,30 @@ fn decode(event: &Incoming) -> Result<(String, Change), Outcome> {
     Ok(decoded)
 }
 
+/// The shipped step names the partner carrying the permit, as the service item calls it.
+fn shipped_note(item: &ServiceItem, partner: &str) -> String {
+    let name = item
+        .delivery
+        .partners
+        .iter()
+        .find(|known| known.code == partner)
+        .map_or(partner, |known| known.name.as_str());
+    format!("{}（{name}）", status::note(status::SHIPPED))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_step_names_the_partner() {
+        let item = ServiceItem::parse(include_str!("../../../deploy/service-item.toml")).unwrap();
+        assert_eq!(
+            shipped_note(&item, "ems"),
+            "已交寄快递（中国邮政速递物流（EMS））"
+        );
+        assert_eq!(shipped_note(&item, "sf"), "已交寄快递（sf）");
+    }
 
     #[test]
     fn cases_only_move_forward_and_never_leave_a_final_status() {

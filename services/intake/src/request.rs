@@ -1,5 +1,7 @@
 //! Turning a gRPC submission into a checked [`Submission`], naming every bad field.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use residence_events::{Channel, DeliveryMethod, DeliveryRequest, Recipient};
 use residence_item::ServiceItem;
@@ -7,9 +9,18 @@ use residence_proto::v1 as pb;
 use residence_rules::address_change::MoveScope;
 use residence_rules::id_number::{IdNumber, IdNumberError};
 use residence_rules::materials::{AgentRelation, MaterialKind};
-use residence_runtime::grpc::Violations;
+use residence_runtime::grpc::{self, Violations};
 use residence_runtime::validate;
 use serde::{Deserialize, Serialize};
+
+/// The most materials one request may list.
+const MAX_MATERIALS: usize = 32;
+
+/// The longest material reference, in characters.
+const MAX_REFERENCE_LENGTH: usize = 128;
+
+/// The longest access code accepted; the codes handed out have 8 characters.
+const MAX_ACCESS_CODE_LENGTH: usize = 32;
 
 impl Submission {
     /// The holder's ID number, or why it is not a valid one.
@@ -61,21 +72,13 @@ pub fn submission(
     let client_request_id = client_request_id(&request.client_request_id, &mut v);
     let channel = channel(request.channel, item, &mut v);
 
-    let applicant = request.applicant.clone().unwrap_or_default();
-    if request.applicant.is_none() {
-        v.add("applicant", "is required");
-    }
-    let name = check(
-        &mut v,
-        "applicant.name",
-        validate::person_name(&applicant.name),
-    );
-    let id_number = id_number("applicant.id_number", &applicant.id_number, &mut v);
-    let phone = check(
-        &mut v,
-        "applicant.phone",
-        validate::mobile_phone(&applicant.phone),
-    );
+    let (name, id_number, phone) = match &request.applicant {
+        None => {
+            v.add("applicant", "is required");
+            (None, String::new(), None)
+        }
+        Some(applicant) => applicant_fields(applicant, &mut v),
+    };
 
     let permit_valid_until = match &request.permit {
         None => {
@@ -122,17 +125,31 @@ pub fn submission(
     })
 }
 
-/// Checks the materials of a supplement.
-pub fn supplement_materials(
-    request: &pb::SupplementMaterialsRequest,
-) -> Result<Vec<MaterialKind>, tonic::Status> {
-    let mut v = Violations::default();
-    if request.materials.is_empty() {
+/// Checks the case number and access code that open a case; returns the trimmed number.
+pub fn case_access(number: &str, code: &str, v: &mut Violations) -> String {
+    let number = grpc::case_number("case_number", number, v);
+    let code = validate::trim(code);
+    if code.is_empty() {
+        v.add("access_code", "must not be empty");
+    } else if validate::has_full_width_digit(code) {
+        v.add("access_code", validate::HALF_WIDTH_DIGITS);
+    } else if code.len() > MAX_ACCESS_CODE_LENGTH
+        || !code.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        v.add(
+            "access_code",
+            format!("must be up to {MAX_ACCESS_CODE_LENGTH} letters and digits"),
+        );
+    }
+    number
+}
+
+/// Checks the materials of a supplement, adding every problem to `v`.
+pub fn supplement_materials(materials: &[pb::Material], v: &mut Violations) -> Vec<MaterialKind> {
+    if materials.is_empty() {
         v.add("materials", "must list at least one material");
     }
-    let materials = materials(&request.materials, "materials", &mut v);
-    v.into_result()?;
-    Ok(materials)
+    self::materials(materials, "materials", v)
 }
 
 fn check<T>(v: &mut Violations, field: &str, result: Result<T, String>) -> Option<T> {
@@ -140,6 +157,10 @@ fn check<T>(v: &mut Violations, field: &str, result: Result<T, String>) -> Optio
 }
 
 fn client_request_id(value: &str, v: &mut Violations) -> String {
+    if value.is_empty() {
+        v.add("client_request_id", "is required");
+        return String::new();
+    }
     let ok = (8..=64).contains(&value.len())
         && value
             .bytes()
@@ -182,17 +203,28 @@ fn channel(value: i32, item: &ServiceItem, v: &mut Violations) -> Option<Channel
     Some(channel)
 }
 
+fn applicant_fields(
+    applicant: &pb::Applicant,
+    v: &mut Violations,
+) -> (Option<String>, String, Option<String>) {
+    let name = check(v, "applicant.name", validate::person_name(&applicant.name));
+    let id_number = id_number("applicant.id_number", &applicant.id_number, v);
+    let phone = check(
+        v,
+        "applicant.phone",
+        validate::mobile_phone(&applicant.phone),
+    );
+    (name, id_number, phone)
+}
+
 /// An ID number that is not even shaped like one is a malformed request; one that is shaped
 /// right but fails a rule (check character, region, birth date, 15 digits) is refused later.
 fn id_number(field: &str, raw: &str, v: &mut Violations) -> String {
-    let trimmed = raw.trim().to_owned();
+    let trimmed = validate::trim(raw).to_owned();
     if trimmed.is_empty() {
         v.add(field, "is required");
-    } else if trimmed
-        .chars()
-        .any(|c| c.is_numeric() && !c.is_ascii_digit())
-    {
-        v.add(field, "must use ASCII digits, not full-width ones");
+    } else if validate::has_full_width_digit(&trimmed) {
+        v.add(field, validate::HALF_WIDTH_DIGITS);
     } else if !trimmed
         .chars()
         .all(|c| c.is_ascii_digit() || c == 'x' || c == 'X')
@@ -266,6 +298,7 @@ fn delivery(
         }
     };
     if method == DeliveryMethod::Pickup {
+        no_recipient_for_pickup(delivery, v);
         return Some(DeliveryRequest {
             method,
             recipient: None,
@@ -297,12 +330,33 @@ fn delivery(
     })
 }
 
+/// The recipient is for the courier; a pickup that names one is a confused request.
+fn no_recipient_for_pickup(delivery: &pb::Delivery, v: &mut Violations) {
+    let recipient = [
+        ("delivery.recipient_name", &delivery.recipient_name),
+        ("delivery.recipient_phone", &delivery.recipient_phone),
+        ("delivery.recipient_address", &delivery.recipient_address),
+    ];
+    for (field, value) in recipient {
+        if !validate::trim(value).is_empty() {
+            v.add(field, "must be empty unless delivery.method is courier");
+        }
+    }
+}
+
 fn materials(materials: &[pb::Material], field: &str, v: &mut Violations) -> Vec<MaterialKind> {
-    if materials.len() > 32 {
-        v.add(field, "must list at most 32 materials");
+    if materials.len() > MAX_MATERIALS {
+        v.add(
+            field,
+            format!(
+                "must list at most {MAX_MATERIALS} materials, got {}",
+                materials.len()
+            ),
+        );
         return Vec::new();
     }
     let mut kinds = Vec::with_capacity(materials.len());
+    let mut references: HashMap<String, usize> = HashMap::new();
     for (index, material) in materials.iter().enumerate() {
         let kind = match pb::MaterialKind::try_from(material.kind) {
             Ok(pb::MaterialKind::ResidencePermit) => Some(MaterialKind::ResidencePermit),
@@ -324,9 +378,19 @@ fn materials(materials: &[pb::Material], field: &str, v: &mut Violations) -> Vec
                 None
             }
         };
-        let reference = validate::line(&material.reference, 1, 128);
-        if let Err(problem) = &reference {
-            v.add(format!("{field}[{index}].reference"), problem.clone());
+        let reference_field = format!("{field}[{index}].reference");
+        match validate::line(&material.reference, 1, MAX_REFERENCE_LENGTH) {
+            Err(problem) => v.add(reference_field, problem),
+            Ok(reference) => {
+                if let Some(first) = references.get(&reference) {
+                    v.add(
+                        reference_field,
+                        format!("repeats {field}[{first}].reference; list each document once"),
+                    );
+                } else {
+                    references.insert(reference, index);
+                }
+            }
         }
         if let Some(kind) = kind
             && !kinds.contains(&kind)
@@ -363,4 +427,149 @@ fn agent_input(agent: &pb::Agent, v: &mut Violations) -> Option<AgentInput> {
         phone: phone?,
         relation: relation?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> ServiceItem {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/service-item.toml"
+        );
+        ServiceItem::load(std::path::Path::new(path)).unwrap()
+    }
+
+    fn material(kind: pb::MaterialKind, reference: &str) -> pb::Material {
+        pb::Material {
+            kind: kind as i32,
+            reference: reference.into(),
+        }
+    }
+
+    /// A well-formed application for a synthetic holder.
+    fn application() -> pb::SubmitApplicationRequest {
+        pb::SubmitApplicationRequest {
+            client_request_id: "request-0001".into(),
+            channel: pb::Channel::Window as i32,
+            applicant: Some(pb::Applicant {
+                name: "测试申请人".into(),
+                id_number: "411721199001011237".into(),
+                phone: "13800000000".into(),
+            }),
+            permit: Some(pb::Permit {
+                valid_until: "2026-03-10".into(),
+            }),
+            residence_address: "河南省驻马店市西平县五沟营镇东街村三组12号".into(),
+            address_change: None,
+            delivery: Some(pb::Delivery {
+                method: pb::DeliveryMethod::Pickup as i32,
+                ..Default::default()
+            }),
+            materials: vec![
+                material(pb::MaterialKind::ResidencePermit, "scan-1"),
+                material(pb::MaterialKind::IdCard, "scan-2"),
+            ],
+            agent: None,
+        }
+    }
+
+    /// The fields an invalid request was refused for, from the status message.
+    fn refused_fields(request: &pb::SubmitApplicationRequest) -> String {
+        let status = submission(request, &item()).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        status.message().to_owned()
+    }
+
+    #[test]
+    fn a_well_formed_application_passes() {
+        let checked = submission(&application(), &item()).unwrap();
+        assert_eq!(checked.name, "测试申请人");
+        assert_eq!(checked.materials.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_applicant_is_one_violation() {
+        let mut request = application();
+        request.applicant = None;
+        assert_eq!(
+            refused_fields(&request),
+            "invalid request: applicant: is required"
+        );
+    }
+
+    #[test]
+    fn a_pickup_names_no_recipient() {
+        let mut request = application();
+        request.delivery = Some(pb::Delivery {
+            method: pb::DeliveryMethod::Pickup as i32,
+            recipient_name: "李四".into(),
+            recipient_phone: "\u{3000}".into(),
+            recipient_address: "\u{200B}".into(),
+        });
+        let message = refused_fields(&request);
+        assert!(message.contains("delivery.recipient_name"), "{message}");
+        assert!(!message.contains("delivery.recipient_phone"), "{message}");
+        assert!(message.contains("delivery.recipient_address"), "{message}");
+    }
+
+    #[test]
+    fn a_document_is_listed_once() {
+        let mut request = application();
+        request.materials.push(material(
+            pb::MaterialKind::ProofOfResidence,
+            " scan-1\u{3000}",
+        ));
+        let message = refused_fields(&request);
+        assert!(
+            message.contains("materials[2].reference: repeats materials[0].reference"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn too_many_materials_are_refused_with_the_limit() {
+        let mut request = application();
+        request.materials = (0..1_000)
+            .map(|i| material(pb::MaterialKind::IdCard, &format!("scan-{i}")))
+            .collect();
+        let message = refused_fields(&request);
+        assert!(
+            message.contains("materials: must list at most 32 materials, got 1000"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn full_width_digits_and_impossible_dates_are_named() {
+        let mut request = application();
+        let applicant = request.applicant.as_mut().unwrap();
+        applicant.id_number = "４１１７２１１９９００１０１１２３７".into();
+        request.permit = Some(pb::Permit {
+            valid_until: "0000-01-01".into(),
+        });
+        let message = refused_fields(&request);
+        assert!(
+            message.contains("applicant.id_number: must use half-width digits"),
+            "{message}"
+        );
+        assert!(message.contains("permit.valid_until"), "{message}");
+    }
+
+    #[test]
+    fn case_access_checks_both_arguments() {
+        let mut v = Violations::default();
+        case_access("１１４１-20261204-000001-X", "AB\u{0}CD", &mut v);
+        let message = v.into_result().unwrap_err().message().to_owned();
+        assert!(
+            message.contains("case_number: must use half-width"),
+            "{message}"
+        );
+        assert!(message.contains("access_code"), "{message}");
+
+        let mut v = Violations::default();
+        case_access(" 1141-20261204-000001-X ", " abcd2345 ", &mut v);
+        assert!(v.is_empty());
+    }
 }

@@ -349,10 +349,21 @@ pub async fn add_step<C: ConnectionTrait>(
     status: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    add_step_with_note(txn, case_number, status, status::note(status), at).await
+}
+
+/// Appends a step to a case's history that says `note` instead of its status's usual note.
+pub async fn add_step_with_note<C: ConnectionTrait>(
+    txn: &C,
+    case_number: &str,
+    status: &str,
+    note: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
     step::ActiveModel {
         case_number: Set(case_number.to_owned()),
         status: Set(status.to_owned()),
-        note: Set(status::note(status).to_owned()),
+        note: Set(note.to_owned()),
         at: Set(at),
         ..Default::default()
     }

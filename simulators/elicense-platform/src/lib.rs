@@ -2,13 +2,16 @@
 //! integration tests.
 //!
 //! It behaves as the outside platform would: it reads issued licenses from
-//! `elicense.v1.license.issued`, registers them, and answers on `elicense.v1.license.acknowledged`,
-//! using only the subjects and JSON schemas of the partner contract.
+//! `elicense.v1.license.issued` and revocations from `elicense.v1.license.revoked`, verifies
+//! their SM2 signatures with the public key document the county handed out, registers or
+//! rejects them, and answers on `elicense.v1.license.acknowledged`, using only the subjects and
+//! JSON schemas of the partner contract.
 
 mod platform;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Parser;
 use residence_events::elicense;
 use residence_simulator_kit::{Connection, Feed, Recorder, parse_code, parse_share};
@@ -45,25 +48,48 @@ pub struct Args {
         value_parser = parse_share
     )]
     pub reject_share: f64,
+
+    /// The county's public key document (or a directory of key documents and SPKI PEM
+    /// files): licenses and revocations must be signed by one of its keys. Read again when a
+    /// message names a key it does not hold, so a rotation needs no restart.
+    #[arg(long, env = "ELICENSE_SIMULATOR_TRUSTED_KEYS")]
+    pub trusted_keys: PathBuf,
+
+    /// Share of licenses the platform never answers, from 0.0 to 1.0, as a platform that
+    /// is down or loses messages would. Which ones depends only on the identifier, so a
+    /// license sent again goes unanswered again.
+    #[arg(
+        long,
+        env = "ELICENSE_SIMULATOR_UNANSWERED_SHARE",
+        default_value_t = 0.0,
+        value_parser = parse_share
+    )]
+    pub unanswered_share: f64,
 }
 
 impl Args {
-    /// Flags for `platform` with every other option at its default, for tests and embedding.
-    pub fn new(nats_url: &str, platform: &str) -> Self {
+    /// Flags for `platform` trusting the keys in `trusted_keys`, every other option at its
+    /// default, for tests and embedding.
+    pub fn new(nats_url: &str, platform: &str, trusted_keys: PathBuf) -> Self {
         Self {
             nats_url: nats_url.to_owned(),
             platform: platform.to_owned(),
             record_file: None,
             reject_share: 0.0,
+            trusted_keys,
+            unanswered_share: 0.0,
         }
     }
 }
 
-/// Registers issued licenses until `shutdown` is cancelled, then finishes the license in
-/// flight and returns.
+/// Registers issued licenses and revocations until `shutdown` is cancelled, then finishes
+/// the messages in flight and returns.
 ///
-/// Waits for the `ELICENSE` stream if the services have not created it yet.
+/// Waits for the `ELICENSE` stream if the services have not created it yet. Fails at once if
+/// the trusted keys cannot be read.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let trust = platform::Trust::read(args.trusted_keys.clone())
+        .with_context(|| format!("trusted keys {}", args.trusted_keys.display()))?;
     let recorder = Recorder::open(args.record_file.clone()).await?;
     let client_name = format!("elicense-platform-simulator:{}", args.platform);
     let connection = Connection::open(&args.nats_url, &client_name).await?;
@@ -72,18 +98,27 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         jetstream: connection.jetstream().clone(),
         name: args.platform.clone(),
         rejections: platform::rejections(args.reject_share),
+        unanswered: platform::unanswered(args.unanswered_share),
+        trust,
         recorder,
     };
     let settings = tracing::info_span!(
         "simulator",
         platform = %args.platform,
         reject_share = args.reject_share,
+        unanswered_share = args.unanswered_share,
     );
-    let feed = feed(&args.platform);
-    connection
-        .serve(&feed, &platform, &shutdown)
-        .instrument(settings)
-        .await;
+    let licenses = feed(&args.platform);
+    let revocations = revocation_feed(&args.platform);
+    let issued = platform::Issued(&platform);
+    let revoked = platform::Revoked(&platform);
+    let both = async {
+        tokio::join!(
+            connection.serve(&licenses, &issued, &shutdown),
+            connection.serve(&revocations, &revoked, &shutdown),
+        )
+    };
+    both.instrument(settings).await;
     Ok(())
 }
 
@@ -94,6 +129,16 @@ pub fn feed(platform: &str) -> Feed {
         stream: "ELICENSE",
         durable_name: format!("platform-{platform}-licenses"),
         filter_subject: elicense::LICENSE_ISSUED.to_owned(),
+    }
+}
+
+/// Where `platform` reads revocations: the durable consumer
+/// `platform-<platform>-revocations` on the revoked-license subject of the `ELICENSE` stream.
+pub fn revocation_feed(platform: &str) -> Feed {
+    Feed {
+        stream: "ELICENSE",
+        durable_name: format!("platform-{platform}-revocations"),
+        filter_subject: elicense::LICENSE_REVOKED.to_owned(),
     }
 }
 
@@ -109,17 +154,28 @@ mod tests {
             "--platform=gov-elicense",
             "--record-file=/tmp/licenses.jsonl",
             "--reject-share=0.5",
+            "--trusted-keys=/etc/residence/public-keys.json",
+            "--unanswered-share=0.25",
         ])
         .unwrap();
         assert_eq!(args.platform, "gov-elicense");
         assert_eq!(args.reject_share, 0.5);
+        assert_eq!(args.unanswered_share, 0.25);
+        assert_eq!(
+            args.trusted_keys,
+            PathBuf::from("/etc/residence/public-keys.json")
+        );
         assert_eq!(args.record_file, Some(PathBuf::from("/tmp/licenses.jsonl")));
     }
 
     #[test]
     fn refuses_out_of_range_values() {
-        let parse = |flag: &str| Args::try_parse_from(["elicense-platform-simulator", flag]);
+        let parse = |flag: &str| {
+            Args::try_parse_from(["elicense-platform-simulator", "--trusted-keys=k.json", flag])
+        };
         assert!(parse("--reject-share=2").is_err());
+        assert!(parse("--unanswered-share=-1").is_err());
         assert!(parse("--platform=henan.elicense").is_err());
+        assert!(Args::try_parse_from(["elicense-platform-simulator"]).is_err());
     }
 }

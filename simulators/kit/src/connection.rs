@@ -1,15 +1,58 @@
 //! The simulator's one connection to NATS, from connecting to the last flushed ack.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream;
 use tokio_util::sync::CancellationToken;
 
-use crate::consumer::{self, Feed, Handler};
+use crate::consumer::{self, Binding, Feed, Handler};
 
 /// How long shutting down waits for the last acks to reach the broker.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The JetStream API prefix of an account that has JetStream itself.
+pub const DEFAULT_API_PREFIX: &str = "$JS.API";
+
+/// A NATS user and its password, read from a file. The password never prints.
+#[derive(Clone)]
+pub struct Credentials {
+    user: String,
+    password: String,
+}
+
+impl Credentials {
+    /// `user` with the password on the first line of `password_file`.
+    pub fn read(user: &str, password_file: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(password_file)
+            .with_context(|| format!("read nats password file {}", password_file.display()))?;
+        let password = text.lines().next().unwrap_or_default().trim().to_owned();
+        anyhow::ensure!(
+            !user.trim().is_empty() && !password.is_empty(),
+            "nats credentials need a user and a password on the first line of {}",
+            password_file.display()
+        );
+        Ok(Self {
+            user: user.trim().to_owned(),
+            password,
+        })
+    }
+
+    /// The user name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
 
 /// A NATS connection and its JetStream context.
 #[derive(Debug)]
@@ -22,13 +65,30 @@ impl Connection {
     /// Connects to `url` as `client_name`, retrying in the background while the server is not
     /// up yet.
     pub async fn open(url: &str, client_name: &str) -> anyhow::Result<Self> {
-        let client = async_nats::ConnectOptions::new()
+        Self::open_as(url, client_name, None, DEFAULT_API_PREFIX).await
+    }
+
+    /// Connects like [`Connection::open`], as the user of `credentials` when given, calling
+    /// the JetStream API under `api_prefix` ([`DEFAULT_API_PREFIX`] in the services' own
+    /// account; another when the API is imported from there).
+    pub async fn open_as(
+        url: &str,
+        client_name: &str,
+        credentials: Option<&Credentials>,
+        api_prefix: &str,
+    ) -> anyhow::Result<Self> {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(credentials) = credentials {
+            options =
+                options.user_and_password(credentials.user.clone(), credentials.password.clone());
+        }
+        let client = options
             .name(client_name)
             .retry_on_initial_connect()
             .connect(url)
             .await
             .with_context(|| format!("connect to nats at {url}"))?;
-        let jetstream = jetstream::new(client.clone());
+        let jetstream = jetstream::with_prefix(client.clone(), api_prefix);
         Ok(Self { client, jetstream })
     }
 
@@ -41,9 +101,32 @@ impl Connection {
     /// the message in flight and flushes the last acks. Waits for the stream if the services
     /// have not created it yet.
     pub async fn serve(&self, feed: &Feed, handler: &impl Handler, shutdown: &CancellationToken) {
+        self.serve_with(feed, Binding::CreateIfMissing, handler, shutdown)
+            .await;
+    }
+
+    /// Serves like [`Connection::serve`], but only binds to a consumer the services created
+    /// and waits while it does not exist: what a partner whose credentials allow no more does.
+    pub async fn serve_existing(
+        &self,
+        feed: &Feed,
+        handler: &impl Handler,
+        shutdown: &CancellationToken,
+    ) {
+        self.serve_with(feed, Binding::Existing, handler, shutdown)
+            .await;
+    }
+
+    async fn serve_with(
+        &self,
+        feed: &Feed,
+        binding: Binding,
+        handler: &impl Handler,
+        shutdown: &CancellationToken,
+    ) {
         let durable_name = &feed.durable_name;
         tracing::info!(stream = feed.stream, consumer = %durable_name, "simulator started");
-        consumer::serve(&self.jetstream, feed, handler, shutdown).await;
+        consumer::serve(&self.jetstream, feed, binding, handler, shutdown).await;
 
         self.flush().await;
         tracing::info!(consumer = %durable_name, "simulator stopped");

@@ -44,6 +44,16 @@ impl Feed {
     }
 }
 
+/// Who creates a feed's durable consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// The partner creates the consumer when it is missing.
+    CreateIfMissing,
+    /// The services create the consumer and the partner only binds to it, as its NATS
+    /// credentials allow no more; the partner waits while it does not exist.
+    Existing,
+}
+
 /// What became of one message.
 #[derive(Debug)]
 pub enum Outcome {
@@ -101,10 +111,11 @@ pub trait Handler: Sync {
 pub(crate) async fn serve(
     jetstream: &jetstream::Context,
     feed: &Feed,
+    binding: Binding,
     handler: &impl Handler,
     shutdown: &CancellationToken,
 ) {
-    while let Some(consumer) = open(jetstream, feed, shutdown).await {
+    while let Some(consumer) = open(jetstream, feed, binding, shutdown).await {
         consume(&consumer, feed, handler, shutdown).await;
         if !pause(shutdown).await {
             return;
@@ -112,18 +123,19 @@ pub(crate) async fn serve(
     }
 }
 
-/// Gets or creates the durable consumer, retrying every 250 ms until the stream exists.
-/// Returns `None` once `shutdown` is cancelled.
+/// Gets (or, with [`Binding::CreateIfMissing`], creates) the durable consumer, retrying every
+/// 250 ms until it can. Returns `None` once `shutdown` is cancelled.
 async fn open(
     jetstream: &jetstream::Context,
     feed: &Feed,
+    binding: Binding,
     shutdown: &CancellationToken,
 ) -> Option<PullConsumer> {
     let mut attempt = 1_u32;
     loop {
         let opened = tokio::select! {
             () = shutdown.cancelled() => return None,
-            opened = try_open(jetstream, feed) => opened,
+            opened = try_open(jetstream, feed, binding) => opened,
         };
         let stream = feed.stream;
         match opened {
@@ -132,9 +144,9 @@ async fn open(
                 return Some(consumer);
             }
             Err(error) if attempt == 1 || attempt.is_multiple_of(40) => {
-                tracing::info!(stream, attempt, %error, "stream not ready, retrying");
+                tracing::info!(stream, attempt, %error, "feed not ready, retrying");
             }
-            Err(error) => tracing::debug!(stream, attempt, %error, "stream not ready"),
+            Err(error) => tracing::debug!(stream, attempt, %error, "feed not ready"),
         }
         if !pause(shutdown).await {
             return None;
@@ -146,7 +158,15 @@ async fn open(
 async fn try_open(
     jetstream: &jetstream::Context,
     feed: &Feed,
+    binding: Binding,
 ) -> Result<PullConsumer, async_nats::Error> {
+    if binding == Binding::Existing {
+        // Reads the consumer's info only: no stream-level request a partner may not make.
+        let consumer = jetstream
+            .get_consumer_from_stream(&feed.durable_name, feed.stream)
+            .await?;
+        return Ok(consumer);
+    }
     let stream = jetstream.get_stream(feed.stream).await?;
     let consumer = stream
         .get_or_create_consumer(&feed.durable_name, feed.consumer_config())

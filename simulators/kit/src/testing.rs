@@ -93,6 +93,16 @@ impl Harness {
         Ok(self.jetstream.get_or_create_stream(config).await?)
     }
 
+    /// Creates the durable consumer of `feed` with the feed's own settings, as the services
+    /// do for a partner that only binds to its consumer.
+    pub async fn create_consumer(&self, feed: &Feed) -> Result<()> {
+        let stream = self.jetstream.get_stream(feed.stream).await?;
+        stream
+            .get_or_create_consumer(&feed.durable_name, feed.consumer_config())
+            .await?;
+        Ok(())
+    }
+
     /// Spawns the simulator; `run` gets the token that [`Harness::stop_simulator`] cancels.
     pub fn spawn_simulator<Run>(&mut self, run: impl FnOnce(CancellationToken) -> Run)
     where

@@ -131,8 +131,8 @@ fn message_id(status: &ParcelStatus) -> String {
     format!("{}:{}", status.parcel_reference, status.status)
 }
 
-/// The statuses to report in order: accepted, picked up, then delivered or, with a
-/// `failure` reason, failed.
+/// The statuses to report in order: accepted, picked up, in transit, then delivered or, with
+/// a `failure` reason, failed.
 fn statuses(request: &WaybillRequest, failure: Option<&str>) -> Vec<ParcelStatus> {
     let status = |name: &str| ParcelStatus {
         schema: PARCEL_STATUS_SCHEMA.to_owned(),
@@ -152,7 +152,12 @@ fn statuses(request: &WaybillRequest, failure: Option<&str>) -> Vec<ParcelStatus
             ..status("failed")
         },
     };
-    vec![status("accepted"), status("picked_up"), last]
+    vec![
+        status("accepted"),
+        status("picked_up"),
+        status("in_transit"),
+        last,
+    ]
 }
 
 /// Decodes and checks a request. Errors never quote the payload, which holds personal data.
@@ -199,6 +204,7 @@ mod tests {
             [
                 ("accepted".to_owned(), None, None),
                 ("picked_up".to_owned(), None, None),
+                ("in_transit".to_owned(), None, None),
                 ("delivered".to_owned(), Some("张三".to_owned()), None),
             ]
         );

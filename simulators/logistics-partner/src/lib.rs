@@ -1,8 +1,10 @@
 //! A simulated logistics partner (物流合作方, e.g. EMS) for the demo and the integration tests.
 //!
-//! It behaves as an outside courier would: it reads waybill requests from
-//! `logistics.v1.<partner>.waybill.requested` and reports `accepted`, `picked_up` and then
-//! `delivered` or `failed`, using only the subjects and JSON schemas of the partner contract.
+//! It behaves as an outside courier following `docs/partners/logistics.md` would: it connects
+//! with its partner credentials, binds to the durable consumer the county created for it,
+//! reads waybill requests from `logistics.v1.<partner>.waybill.requested` and reports
+//! `accepted`, `picked_up`, `in_transit` and then `delivered` or `failed`, using only the
+//! subjects and JSON schemas of the partner contract.
 
 mod courier;
 
@@ -11,7 +13,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use residence_events::logistics;
-use residence_simulator_kit::{Connection, Feed, Recorder, parse_code, parse_share};
+use residence_simulator_kit::{
+    Connection, Credentials, DEFAULT_API_PREFIX, Feed, Recorder, parse_code, parse_share,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -26,6 +30,20 @@ pub struct Args {
     /// NATS server to connect to.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+
+    /// The partner's NATS user, when the county's server requires credentials. Needs
+    /// `--nats-password-file`.
+    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+
+    /// File holding the NATS user's password on its first line.
+    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
+
+    /// Prefix of the JetStream API calls: `JS.SERVICES.API` in a partner account of the
+    /// county's server (deploy/nats/accounts.conf), `$JS.API` on a server without accounts.
+    #[arg(long, env = "NATS_JS_API_PREFIX", default_value = DEFAULT_API_PREFIX)]
+    pub js_api_prefix: String,
 
     /// Partner code: the `{partner}` token of the subjects (letters, digits, `-`, `_`).
     #[arg(
@@ -69,6 +87,9 @@ impl Args {
     pub fn new(nats_url: &str, partner: &str) -> Self {
         Self {
             nats_url: nats_url.to_owned(),
+            nats_user: None,
+            nats_password_file: None,
+            js_api_prefix: DEFAULT_API_PREFIX.to_owned(),
             partner: partner.to_owned(),
             failure_share: 0.1,
             seed: None,
@@ -80,16 +101,31 @@ impl Args {
     fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms)
     }
+
+    /// The NATS credentials, reading the password file; none without `--nats-user`.
+    fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        match (&self.nats_user, &self.nats_password_file) {
+            (Some(user), Some(file)) => Credentials::read(user, file).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Serves waybill requests until `shutdown` is cancelled, then finishes the request in
 /// flight and returns.
 ///
-/// Waits for the `LOGISTICS` stream if the services have not created it yet.
+/// Waits for its consumer if the courier service has not created it yet.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let credentials = args.credentials()?;
     let recorder = Recorder::open(args.record_file.clone()).await?;
     let client_name = format!("logistics-partner-simulator:{}", args.partner);
-    let connection = Connection::open(&args.nats_url, &client_name).await?;
+    let connection = Connection::open_as(
+        &args.nats_url,
+        &client_name,
+        credentials.as_ref(),
+        &args.js_api_prefix,
+    )
+    .await?;
 
     let courier = courier::Courier {
         jetstream: connection.jetstream().clone(),
@@ -105,18 +141,19 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     );
     let feed = feed(&args.partner);
     connection
-        .serve(&feed, &courier, &shutdown)
+        .serve_existing(&feed, &courier, &shutdown)
         .instrument(settings)
         .await;
     Ok(())
 }
 
 /// Where `partner` reads its waybill requests: the durable consumer
-/// `partner-<partner>-waybills` on the partner's subject of the `LOGISTICS` stream.
+/// `partner-<partner>-waybills` on the partner's subject of the `LOGISTICS` stream, which the
+/// courier service creates.
 pub fn feed(partner: &str) -> Feed {
     Feed {
         stream: "LOGISTICS",
-        durable_name: format!("partner-{partner}-waybills"),
+        durable_name: logistics::waybill_consumer(partner),
         filter_subject: logistics::waybill_requested(partner),
     }
 }
@@ -141,6 +178,22 @@ mod tests {
         assert_eq!(args.failure_share, 0.25);
         assert_eq!(args.seed, Some(7));
         assert_eq!(args.latency(), Duration::from_millis(20));
+        assert!(args.credentials().unwrap().is_none());
+    }
+
+    #[test]
+    fn credentials_need_a_user_and_a_password_file() {
+        let parse = |flags: &[&str]| {
+            let argv = ["logistics-partner-simulator"].iter().chain(flags);
+            Args::try_parse_from(argv)
+        };
+        assert!(parse(&["--nats-user=ems"]).is_err());
+        assert!(parse(&["--nats-password-file=/run/secrets/ems"]).is_err());
+        let args = parse(&["--nats-user=ems", "--nats-password-file=/nonexistent/ems"]).unwrap();
+        assert!(
+            args.credentials().is_err(),
+            "the password file does not exist"
+        );
     }
 
     #[test]

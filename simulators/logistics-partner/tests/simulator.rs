@@ -1,5 +1,6 @@
 //! The simulator against a real `nats-server`, seen from the courier service's side: waybill
-//! requests go in on the `LOGISTICS` stream, parcel statuses come back on it.
+//! requests go in on the `LOGISTICS` stream through the consumer the courier service creates,
+//! parcel statuses come back on it.
 
 use anyhow::Result;
 use async_nats::HeaderMap;
@@ -19,6 +20,12 @@ fn waybill_request() -> Vec<u8> {
 
 async fn start() -> Result<Harness> {
     Harness::start("logistics-simulator-test").await
+}
+
+/// Creates the stream and the partner's consumer, as the courier service does.
+async fn create_feed(harness: &Harness) -> Result<()> {
+    harness.create_stream(STREAM, "logistics.v1.>").await?;
+    harness.create_consumer(&feed(PARTNER)).await
 }
 
 /// Flags for the simulator against `harness`, with a fixed seed and a record file.
@@ -54,11 +61,11 @@ async fn read_statuses(harness: &Harness, count: usize) -> Result<Vec<(ParcelSta
     Ok(statuses)
 }
 
-/// Checks that the stream holds exactly three statuses, one per status subject.
+/// Checks that the stream holds exactly four statuses, one per status subject.
 async fn assert_each_status_stored_once(harness: &Harness) -> Result<()> {
     let filter = logistics::status(PARTNER, ">");
     let counts = harness.stored_per_subject(STREAM, &filter).await?;
-    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert_eq!(counts.len(), 4, "{counts:?}");
     assert!(counts.values().all(|&count| count == 1), "{counts:?}");
     Ok(())
 }
@@ -66,19 +73,19 @@ async fn assert_each_status_stored_once(harness: &Harness) -> Result<()> {
 #[tokio::test]
 async fn delivers_a_parcel_and_reports_each_status_once_when_asked_twice() -> Result<()> {
     let mut harness = start().await?;
-    harness.create_stream(STREAM, "logistics.v1.>").await?;
+    create_feed(&harness).await?;
     publish_request(&harness, b"{not json".to_vec(), "event-0").await?;
     publish_request(&harness, waybill_request(), "event-1").await?;
     let args = args(&harness, 0.0);
     harness.spawn_simulator(|shutdown| run(args, shutdown));
 
-    let statuses = read_statuses(&harness, 3).await?;
+    let statuses = read_statuses(&harness, 4).await?;
     let names: Vec<&str> = statuses
         .iter()
         .map(|(status, _)| status.status.as_str())
         .collect();
-    assert_eq!(names, ["accepted", "picked_up", "delivered"]);
-    let (delivered, headers) = &statuses[2];
+    assert_eq!(names, ["accepted", "picked_up", "in_transit", "delivered"]);
+    let (delivered, headers) = &statuses[3];
     assert_eq!(delivered.schema, "logistics.v1.parcel_status");
     assert_eq!(delivered.parcel_reference, REFERENCE);
     assert_eq!(delivered.signed_by.as_deref(), Some("张三"));
@@ -102,7 +109,7 @@ async fn delivers_a_parcel_and_reports_each_status_once_when_asked_twice() -> Re
 #[tokio::test]
 async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<()> {
     let mut harness = start().await?;
-    harness.create_stream(STREAM, "logistics.v1.>").await?;
+    create_feed(&harness).await?;
     let sequence = publish_request(&harness, waybill_request(), "event-1").await?;
 
     let accepted = serde_json::json!({
@@ -121,8 +128,8 @@ async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<(
     harness.spawn_simulator(|shutdown| run(args, shutdown));
     harness.wait_acked(&feed(PARTNER), sequence).await?;
 
-    let statuses = read_statuses(&harness, 3).await?;
-    let failed = &statuses[2].0;
+    let statuses = read_statuses(&harness, 4).await?;
+    let failed = &statuses[3].0;
     assert_eq!(failed.status, "failed");
     assert!(!failed.reason.as_deref().unwrap_or_default().is_empty());
     assert_each_status_stored_once(&harness).await?;
@@ -134,7 +141,7 @@ async fn a_request_redelivered_after_a_crash_adds_no_second_status() -> Result<(
 }
 
 #[tokio::test]
-async fn waits_for_the_stream_the_services_create_and_paces_statuses() -> Result<()> {
+async fn waits_for_the_consumer_the_services_create_and_paces_statuses() -> Result<()> {
     let mut harness = start().await?;
     let args = Args {
         latency_ms: 50,
@@ -144,17 +151,18 @@ async fn waits_for_the_stream_the_services_create_and_paces_statuses() -> Result
 
     harness.create_stream(STREAM, "logistics.v1.>").await?;
     publish_request(&harness, waybill_request(), "event-1").await?;
-    let statuses = read_statuses(&harness, 3).await?;
-    let gap = statuses[2].0.at - statuses[0].0.at;
+    create_feed(&harness).await?;
+    let statuses = read_statuses(&harness, 4).await?;
+    let gap = statuses[3].0.at - statuses[0].0.at;
     assert!(
-        gap >= chrono::TimeDelta::milliseconds(100),
+        gap >= chrono::TimeDelta::milliseconds(150),
         "statuses {gap} apart"
     );
     harness.stop_simulator().await
 }
 
 #[tokio::test]
-async fn stops_promptly_while_waiting_for_the_stream() -> Result<()> {
+async fn stops_promptly_while_waiting_for_its_consumer() -> Result<()> {
     let mut harness = start().await?;
     let args = args(&harness, 0.1);
     harness.spawn_simulator(|shutdown| run(args, shutdown));

@@ -91,6 +91,16 @@ impl Identifier {
         Ok(identifier)
     }
 
+    /// 证照类型代码.
+    pub fn type_code(&self) -> &str {
+        &self.type_code
+    }
+
+    /// The issuer code: the issuing body's credit code.
+    pub fn issuer_code(&self) -> &str {
+        &self.issuer_code
+    }
+
     /// The serial every version of one holder's license shares.
     pub fn serial(&self) -> &str {
         &self.serial
