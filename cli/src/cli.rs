@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+use crate::config::{self, ConfigCommand};
 use crate::demo::{self, DemoOptions, DemoOutcome};
 use crate::dlq::{self, ListOptions, ReplayOptions, Selection};
 use crate::license::{self, LicenseCommand};
@@ -35,12 +36,29 @@ pub enum Command {
     Rules(RulesCommand),
     /// Start the whole system on this machine and drive it with synthetic applications.
     Demo(DemoArgs),
+    /// Measure throughput and latency of the whole pipeline, and the limits beneath it.
+    Bench(crate::bench::BenchArgs),
     /// Inspect and replay the events consumers gave up on (dead letters).
     #[command(subcommand)]
     Dlq(DlqCommand),
     /// Verify electronic licenses, export them, and follow up what platforms refused.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// Make staff signing keys and issue staff tokens.
+    #[command(subcommand)]
+    Token(crate::staff::TokenCommand),
+    /// Work the manual review queue (reviewers).
+    #[command(subcommand)]
+    Review(crate::desk::ReviewCommand),
+    /// Decide referred cases (the deciding officer).
+    #[command(subcommand)]
+    Decide(crate::desk::DecideCommand),
+    /// Check the audit trails' hash chains.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
+    /// Check the services' configuration and print it, secrets hidden.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// `residence rules ...`
@@ -225,8 +243,16 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Rules(RulesCommand::Eval(args)) => eval(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run_demo(&args),
+        Command::Bench(args) => crate::bench::run_command(&args),
         Command::Dlq(command) => run_dlq(&command),
         Command::License(command) => license::run(&command),
+        Command::Token(command) => {
+            crate::staff::run(&command, &mut io::stdout()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Review(command) => crate::desk::run_review(&command, &mut io::stdout()),
+        Command::Decide(command) => crate::desk::run_decide(&command, &mut io::stdout()),
+        Command::Audit(command) => crate::audit::run(&command, &mut io::stdout()),
+        Command::Config(command) => config::run(&command),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error:#}");

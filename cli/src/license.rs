@@ -127,6 +127,10 @@ pub struct ProblemsArgs {
     #[command(flatten)]
     pub service: ServiceArgs,
 
+    /// An operator's or supervisor's token: the platforms' reasons may quote holders' data.
+    #[command(flatten)]
+    pub token: crate::staff::TokenArgs,
+
     /// Rows to list, newest first (1 to 500).
     #[arg(long, default_value_t = 100,
         value_parser = clap::value_parser!(u32).range(1..=500))]
@@ -457,7 +461,8 @@ async fn keys(args: &KeysArgs, out: &mut impl Write) -> Result<()> {
 }
 
 async fn problems(args: &ProblemsArgs, out: &mut impl Write) -> Result<()> {
-    let mut client = client(&args.service.elicense_url)?;
+    let channel = crate::staff::channel(&args.service.elicense_url, args.token.bearer()?)?;
+    let mut client = ElicenseServiceClient::new(channel);
     let request = pb::ListPlatformProblemsRequest { limit: args.limit };
     let problems = client
         .list_platform_problems(request)

@@ -10,15 +10,18 @@ use anyhow::{Context, Result, bail};
 use futures::future::try_join_all;
 use residence_launcher::{
     NatsServer, Postgres, RunDir, ServiceProcess, ServiceSpec, binary_path, ensure_nats_server,
-    free_ports, project_root,
+    free_port, free_ports, project_root,
 };
 use residence_proto::v1::decision_service_client::DecisionServiceClient;
 use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
 use residence_proto::v1::elicense_service_client::ElicenseServiceClient;
 use residence_proto::v1::intake_service_client::IntakeServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
+use residence_runtime::health::METRICS_ADDR_VARIABLE;
+use residence_staff::{BearerToken, Role};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::staff::{LocalStaff, StaffChannel};
 use crate::summary::{Databases, Sources, Summary};
 
 /// The database the services keep their state in.
@@ -146,6 +149,15 @@ pub struct SystemOptions {
     pub partner_seed: u64,
     /// Start of the run folder's name, such as `demo`.
     pub run_prefix: String,
+    /// NATS client URLs, comma-separated, of servers started elsewhere (a cluster, say) to use
+    /// instead of starting a NATS server; `None` starts one.
+    pub nats_urls: Option<String>,
+    /// Copies of each JetStream stream the services create: 3 on a three-node cluster.
+    pub stream_replicas: u8,
+    /// Processes per service, sharing its database and its durable consumers. The first is
+    /// named after the service (`intake`), the others get a number (`intake-2`); each listens
+    /// on a port of its own, and the system's clients talk to the first.
+    pub replicas: usize,
 }
 
 impl Default for SystemOptions {
@@ -157,6 +169,9 @@ impl Default for SystemOptions {
             extra_env: Vec::new(),
             partner_seed: 1,
             run_prefix: "system".into(),
+            nats_urls: None,
+            stream_replicas: 1,
+            replicas: 1,
         }
     }
 }
@@ -167,11 +182,13 @@ pub struct System {
     // Field order is drop order: the processes go before the servers they talk to, and the
     // run folder goes last.
     processes: Vec<ServiceProcess>,
-    nats: NatsServer,
+    nats: Option<NatsServer>,
+    nats_urls: String,
     postgres: Option<Postgres>,
     database: Database,
     database_url: Option<String>,
     grpc_addrs: BTreeMap<Service, SocketAddr>,
+    staff: LocalStaff,
     root: PathBuf,
     run_dir: RunDir,
 }
@@ -194,9 +211,19 @@ impl System {
             std::fs::create_dir_all(&path)
                 .with_context(|| format!("create run folder {}", path.display()))?;
         }
+        // A key of the run's own signs the staff tokens its tests and demo use.
+        let item = residence_item::ServiceItem::load(&root.join("deploy/service-item.toml"))?;
+        let staff = LocalStaff::create(run_dir.path(), &item.implementing_body.region_code)?;
 
-        let nats_binary = ensure_nats_server(&root).await?;
-        let nats = NatsServer::start(&nats_binary, &run_dir.path().join("nats")).await?;
+        let (nats, nats_urls) = match &options.nats_urls {
+            Some(urls) => (None, urls.clone()),
+            None => {
+                let nats_binary = ensure_nats_server(&root).await?;
+                let nats = NatsServer::start(&nats_binary, &run_dir.path().join("nats")).await?;
+                let url = nats.url();
+                (Some(nats), url)
+            }
+        };
 
         let (postgres, database_url) = match options.database {
             Database::Sqlite => (None, None),
@@ -217,10 +244,12 @@ impl System {
         let mut system = System {
             processes: Vec::new(),
             nats,
+            nats_urls,
             postgres,
             database: options.database,
             database_url,
             grpc_addrs,
+            staff,
             root,
             run_dir,
         };
@@ -229,6 +258,8 @@ impl System {
         Ok(system)
     }
 
+    /// Starts the first process of every service, then the further replicas, so that what a
+    /// service makes on its first start (the e-license signing key) exists before they come.
     async fn spawn_services(&mut self, options: &SystemOptions) -> Result<()> {
         let specs = Service::ALL
             .into_iter()
@@ -236,16 +267,38 @@ impl System {
             .collect::<Result<Vec<_>>>()?;
         let started = try_join_all(specs.into_iter().map(ServiceProcess::spawn)).await?;
         self.processes.extend(started);
+
+        for replica in 2..=options.replicas {
+            let ports = free_ports(Service::ALL.len());
+            let specs = Service::ALL
+                .into_iter()
+                .zip(ports)
+                .map(|(service, port)| {
+                    let mut spec = self.service_spec(service, options)?;
+                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    spec.name = replica_name(service, replica);
+                    spec.args[1] = addr.to_string();
+                    spec.log_file = self.log_file(&spec.name);
+                    spec.ready_addr = Some(addr);
+                    Ok(spec)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let started = try_join_all(specs.into_iter().map(ServiceProcess::spawn)).await?;
+            self.processes.extend(started);
+        }
         Ok(())
     }
 
     fn service_spec(&self, service: Service, options: &SystemOptions) -> Result<ServiceSpec> {
         let deploy = self.root.join("deploy");
+        // The first argument pair must stay the gRPC address: replicas replace it.
         let mut args = vec![
             "--grpc-addr".to_owned(),
             self.grpc_addr(service).to_string(),
             "--nats-url".to_owned(),
             self.nats_url(),
+            "--stream-replicas".to_owned(),
+            options.stream_replicas.to_string(),
             "--data-dir".to_owned(),
             path_arg(&self.data_dir()),
             "--service-item".to_owned(),
@@ -256,11 +309,20 @@ impl System {
         if let Some(url) = &self.database_url {
             args.extend(["--database-url".to_owned(), url.clone()]);
         }
+        // The courier serves no staff calls; every other service checks staff tokens.
+        if service != Service::Courier {
+            let keys = path_arg(self.staff.keys_dir());
+            args.extend(["--staff-keys-dir".to_owned(), keys]);
+        }
+        // A port of its own for every process, replicas included, so none collide.
+        let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let mut env = vec![(METRICS_ADDR_VARIABLE.to_owned(), metrics_addr.to_string())];
+        env.extend(options.extra_env.iter().cloned());
         Ok(ServiceSpec {
             name: service.name().to_owned(),
             binary: binary_path(&service.binary())?,
             args,
-            env: options.extra_env.clone(),
+            env,
             log_file: self.log_file(service.name()),
             ready_addr: Some(self.grpc_addr(service)),
         })
@@ -268,7 +330,14 @@ impl System {
 
     async fn spawn_simulators(&mut self, options: &SystemOptions) -> Result<()> {
         for simulator in Simulator::ALL {
-            let mut args = vec!["--nats-url".to_owned(), self.nats_url()];
+            // One server is enough: the client learns the cluster's other nodes from it.
+            let first_url = self
+                .nats_url()
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let mut args = vec!["--nats-url".to_owned(), first_url];
             if simulator == Simulator::LogisticsPartner {
                 args.extend([
                     "--partner".to_owned(),
@@ -342,14 +411,37 @@ impl System {
         &self.root
     }
 
-    /// The NATS client URL.
+    /// The NATS client URL; several, comma-separated, when the system uses a cluster.
     pub fn nats_url(&self) -> String {
-        self.nats.url()
+        self.nats_urls.clone()
     }
 
     /// The NATS server, for tests that restart or kill it.
+    ///
+    /// # Panics
+    ///
+    /// If the system was started with [`SystemOptions::nats_urls`] and so has no server of
+    /// its own.
     pub fn nats_server(&mut self) -> &mut NatsServer {
-        &mut self.nats
+        self.nats
+            .as_mut()
+            .expect("the system uses NATS servers started elsewhere")
+    }
+
+    /// The names of `service`'s processes: `intake`, then `intake-2` and so on.
+    pub fn replica_names(&self, service: Service) -> Vec<String> {
+        let prefix = format!("{}-", service.name());
+        self.processes
+            .iter()
+            .map(|p| p.name())
+            .filter(|name| {
+                *name == service.name()
+                    || name
+                        .strip_prefix(&prefix)
+                        .is_some_and(|n| n.parse::<usize>().is_ok())
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Which database the services use.
@@ -379,6 +471,14 @@ impl System {
         }
     }
 
+    /// The address of the metrics and health server (`/metrics`, `/healthz`, `/readyz`) of the
+    /// process named `name` (a service's first process is named after it: `intake`).
+    pub fn metrics_addr(&self, name: &str) -> Option<SocketAddr> {
+        let spec = self.process(name)?.spec();
+        let (_, addr) = spec.env.iter().rev().find(|(key, _)| key == METRICS_ADDR_VARIABLE)?;
+        addr.parse().ok()
+    }
+
     /// The gRPC address of `service`.
     pub fn grpc_addr(&self, service: Service) -> SocketAddr {
         self.grpc_addrs[&service]
@@ -401,24 +501,52 @@ impl System {
         Ok(IntakeServiceClient::new(self.channel(Service::Intake)?))
     }
 
-    /// A client of the review service.
-    pub fn review_client(&self) -> Result<ReviewServiceClient<Channel>> {
-        Ok(ReviewServiceClient::new(self.channel(Service::Review)?))
+    /// A client of the review service, as a reviewer of the whole county (`reviewer-1`).
+    pub fn review_client(&self) -> Result<ReviewServiceClient<StaffChannel>> {
+        let bearer = self.staff.county_bearer(Role::Reviewer, "reviewer-1")?;
+        Ok(ReviewServiceClient::new(
+            self.staff_channel(Service::Review, bearer)?,
+        ))
     }
 
-    /// A client of the decision service.
-    pub fn decision_client(&self) -> Result<DecisionServiceClient<Channel>> {
-        Ok(DecisionServiceClient::new(self.channel(Service::Decision)?))
+    /// A client of the decision service, as the county's deciding officer (`officer-1`).
+    pub fn decision_client(&self) -> Result<DecisionServiceClient<StaffChannel>> {
+        let bearer = self.staff.county_bearer(Role::Decider, "officer-1")?;
+        Ok(DecisionServiceClient::new(
+            self.staff_channel(Service::Decision, bearer)?,
+        ))
     }
 
-    /// A client of the delivery service.
-    pub fn delivery_client(&self) -> Result<DeliveryServiceClient<Channel>> {
-        Ok(DeliveryServiceClient::new(self.channel(Service::Delivery)?))
+    /// A client of the delivery service, as a window operator of the county (`clerk-1`).
+    pub fn delivery_client(&self) -> Result<DeliveryServiceClient<StaffChannel>> {
+        let bearer = self.staff.county_bearer(Role::Operator, "clerk-1")?;
+        Ok(DeliveryServiceClient::new(
+            self.staff_channel(Service::Delivery, bearer)?,
+        ))
     }
 
-    /// A client of the e-license service.
-    pub fn elicense_client(&self) -> Result<ElicenseServiceClient<Channel>> {
-        Ok(ElicenseServiceClient::new(self.channel(Service::Elicense)?))
+    /// A client of the e-license service, as an operator of the county (`clerk-1`).
+    pub fn elicense_client(&self) -> Result<ElicenseServiceClient<StaffChannel>> {
+        let bearer = self.staff.county_bearer(Role::Operator, "clerk-1")?;
+        Ok(ElicenseServiceClient::new(
+            self.staff_channel(Service::Elicense, bearer)?,
+        ))
+    }
+
+    /// A channel to `service` that sends `bearer` with every call: any client, as anyone.
+    pub fn staff_channel(&self, service: Service, bearer: BearerToken) -> Result<StaffChannel> {
+        crate::staff::channel(&self.grpc_url(service), bearer)
+    }
+
+    /// A staff token signed with the run's own key, which every service trusts: `subject` in
+    /// `role` over `scope` (a town's 9-digit code or the county's 6).
+    pub fn staff_token(&self, role: Role, scope: &str, subject: &str) -> Result<String> {
+        self.staff.token(role, scope, subject)
+    }
+
+    /// The county's division code, which staff tokens of this system are scoped within.
+    pub fn county(&self) -> &str {
+        self.staff.county()
     }
 
     /// Names of every child process: the services, then the simulators.
@@ -507,7 +635,9 @@ impl System {
     /// unless it is kept.
     pub async fn stop(mut self) -> Result<()> {
         let stopped = self.stop_processes().await;
-        self.nats.stop().await;
+        if let Some(nats) = &mut self.nats {
+            nats.stop().await;
+        }
         if let Some(postgres) = &mut self.postgres {
             postgres.stop().await;
         }
@@ -520,7 +650,24 @@ fn validate(options: &SystemOptions) -> Result<()> {
     if !(0.0..=1.0).contains(&share) {
         bail!("courier_failure_share must be between 0.0 and 1.0, got {share}");
     }
+    if options.replicas == 0 {
+        bail!("replicas must be at least 1");
+    }
+    // SQLite files are shared safely by processes on one machine only; replicas are meant to
+    // show what a deployment over several machines does, which needs PostgreSQL.
+    if options.replicas > 1 && options.database != Database::Postgres {
+        bail!("replicas need database Postgres, got {}", options.database);
+    }
     Ok(())
+}
+
+/// The process name of `service`'s replica number `replica`, counted from 1.
+fn replica_name(service: Service, replica: usize) -> String {
+    if replica == 1 {
+        service.name().to_owned()
+    } else {
+        format!("{}-{replica}", service.name())
+    }
 }
 
 fn path_arg(path: &Path) -> String {

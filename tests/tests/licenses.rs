@@ -15,7 +15,8 @@ use residence_launcher::{binary_path, project_root};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
 use residence_system_tests::asyncapi::{Contract, ensure_none};
-use tonic::transport::Channel;
+use residence_cli::staff::StaffChannel;
+use residence_staff::Role;
 
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDERS: [&str; 3] = [
@@ -83,7 +84,7 @@ async fn residence(arguments: &[&str]) -> Result<Run> {
 }
 
 async fn wait_for_license(
-    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<Channel>,
+    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<StaffChannel>,
     case_number: &str,
 ) -> Result<pb::VerifyLicenseResponse> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -214,7 +215,6 @@ async fn exercise(system: &System) -> Result<()> {
         .reverse_decision(pb::ReverseDecisionRequest {
             case_number: cases[0].clone(),
             reason: "经复查，居住证明材料不实".into(),
-            officer_id: "officer-7".into(),
         })
         .await?
         .into_inner();
@@ -242,8 +242,19 @@ async fn exercise(system: &System) -> Result<()> {
     .concat();
     assert!(!residence(&current).await?.success);
 
-    // Nothing went wrong at the platform.
-    let problems = residence(&["license", "problems", "--elicense-url", &url]).await?;
+    // Nothing went wrong at the platform, as an operator's token shows.
+    let token = system.staff_token(Role::Operator, system.county(), "clerk-1")?;
+    let anonymous = residence(&["license", "problems", "--elicense-url", &url]).await?;
+    assert!(!anonymous.success, "{}", anonymous.stdout);
+    let problems = [
+        "license",
+        "problems",
+        "--elicense-url",
+        &url,
+        "--token",
+        &token,
+    ];
+    let problems = residence(&problems).await?;
     assert!(problems.success);
     assert!(
         problems.stdout.ends_with("0 problems\n"),

@@ -1,6 +1,7 @@
 //! Every path of an application through the running system, on SQLite and on PostgreSQL:
-//! courier delivery, pickup at the window, refusal at acceptance, denial after review, and a
-//! supplement round trip. Each test starts its own nats-server (and PostgreSQL), every
+//! courier delivery, pickup at the window, refusal at acceptance, manual review of an address
+//! outside the jurisdiction referred to the deciding officer and denied, and a supplement
+//! round trip. Each test starts its own nats-server (and PostgreSQL), every
 //! service and both simulators as separate processes, and talks to them over real sockets.
 //!
 //! The service binaries must be built first (`cargo build --workspace --bins`); `scripts/test`
@@ -9,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use residence_cli::staff::StaffChannel;
 use residence_cli::system::{Database, System, SystemOptions};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
@@ -174,7 +176,8 @@ async fn exercise(system: &System) -> Result<()> {
             .any(|r| r.code == "too_early" && r.field == "permit.valid_until")
     );
 
-    // Outside the jurisdiction: accepted, then denied after review with the legal basis.
+    // Outside the jurisdiction: accepted, sent to a reviewer, referred with the finding and
+    // denied by the deciding officer with the legal basis.
     let outside = intake
         .submit_application(application(HOLDER_FEMALE, date_in(5), OUT_OF_COUNTY))
         .await?
@@ -221,6 +224,11 @@ async fn exercise(system: &System) -> Result<()> {
     assert!(!delivered.parcel_reference.is_empty());
     assert!(!delivered.new_valid_until.is_empty());
 
+    wait_for(&mut intake, &outside, "in manual review", |t| {
+        t.status() == pb::CaseStatus::InManualReview
+    })
+    .await?;
+    refer_and_deny(system, &outside.case_number).await?;
     let denied = wait_for(&mut intake, &outside, "denied", |t| {
         t.status() == pb::CaseStatus::Denied
     })
@@ -234,6 +242,7 @@ async fn exercise(system: &System) -> Result<()> {
         .into_inner();
     assert_eq!(denial.outcome(), pb::DecisionOutcome::Denied);
     assert!(denial.legal_basis.contains("居住证暂行条例"));
+    assert_eq!(denial.decided_by, "officer-1");
 
     for case in [&pickup, &supplemented] {
         wait_for(&mut intake, case, "ready for pickup", |t| {
@@ -306,8 +315,53 @@ async fn exercise(system: &System) -> Result<()> {
     Ok(())
 }
 
+/// The reviewer claims the case and refers it with the automatic finding; the deciding
+/// officer denies it.
+async fn refer_and_deny(system: &System, case_number: &str) -> Result<()> {
+    let mut review = system.review_client()?;
+    let claimed = review
+        .claim_review(pb::ClaimReviewRequest {
+            case_number: case_number.to_owned(),
+        })
+        .await?
+        .into_inner();
+    let [finding] = claimed.findings.try_into().ok().context("one finding")?;
+    assert_eq!(finding.code, "address_outside_jurisdiction");
+    review
+        .refer_review(pb::ReferReviewRequest {
+            case_number: case_number.to_owned(),
+            findings: vec![finding.clone()],
+        })
+        .await?;
+
+    let mut decision = system.decision_client()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = decision
+            .list_pending_decisions(pb::ListPendingDecisionsRequest::default())
+            .await?
+            .into_inner()
+            .pending;
+        if pending.iter().any(|p| p.case_number == case_number) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("case {case_number} never reached the deciding officer");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    decision
+        .deny_decision(pb::DenyDecisionRequest {
+            case_number: case_number.to_owned(),
+            legal_basis: "《居住证暂行条例》第二条、第十条".into(),
+            reasons: vec![finding.message],
+        })
+        .await?;
+    Ok(())
+}
+
 async fn wait_for_license(
-    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<Channel>,
+    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<StaffChannel>,
     case_number: &str,
 ) -> Result<pb::VerifyLicenseResponse> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -1,5 +1,5 @@
-//! A service refuses to start on a malformed service item, naming the bad field, before it
-//! binds any port.
+//! A service refuses to start on a malformed service item or configuration file, naming the
+//! bad field or key, before it binds any port.
 
 use std::process::Command;
 
@@ -44,6 +44,57 @@ fn a_malformed_service_item_stops_every_service_naming_the_field() -> Result<()>
         // Nothing was bound: the port is still free.
         std::net::TcpListener::bind(("127.0.0.1", port))
             .with_context(|| format!("{service} left port {port} bound"))?;
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_malformed_configuration_file_stops_every_service_naming_the_key() -> Result<()> {
+    let root = project_root()?;
+    let dir = std::env::temp_dir().join(format!("residence-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cases = [
+        (
+            "typo.toml",
+            "[common]\nnats_ulr = \"nats://127.0.0.1:4222\"\n",
+            "common.nats_ulr",
+        ),
+        (
+            "range.toml",
+            "[common]\ncalendar_reload_secs = 0\n",
+            "common.calendar_reload_secs",
+        ),
+    ];
+    for (name, text, key) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, text)?;
+        for service in [
+            "intake", "review", "decision", "delivery", "courier", "elicense",
+        ] {
+            let port = free_port()?;
+            let output = Command::new(binary_path(&format!("residence-{service}"))?)
+                .arg("--config")
+                .arg(&file)
+                .args(["--grpc-addr", &format!("127.0.0.1:{port}")])
+                .args(["--nats-url", "nats://127.0.0.1:1"])
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .arg("--calendar-dir")
+                .arg(root.join("deploy/calendars"))
+                .arg("--service-item")
+                .arg(root.join("deploy/service-item.toml"))
+                .output()
+                .with_context(|| format!("run residence-{service}"))?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{service} started with {name}");
+            assert!(
+                stderr.contains(key),
+                "{service} did not name {key}: {stderr}"
+            );
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .with_context(|| format!("{service} left port {port} bound"))?;
+        }
     }
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use residence_cli::staff::StaffChannel;
 use residence_cli::system::{Service, System, SystemOptions};
 use residence_proto::v1 as pb;
 use residence_proto::v1::decision_service_client::DecisionServiceClient;
@@ -259,12 +260,14 @@ impl Bad {
     }
 }
 
+/// The applicant's client, and staff clients carrying tokens of the roles that may make the
+/// calls, so that bad input is what gets refused.
 struct Clients {
     intake: IntakeServiceClient<Channel>,
-    review: ReviewServiceClient<Channel>,
-    decision: DecisionServiceClient<Channel>,
-    delivery: DeliveryServiceClient<Channel>,
-    elicense: ElicenseServiceClient<Channel>,
+    review: ReviewServiceClient<StaffChannel>,
+    decision: DecisionServiceClient<StaffChannel>,
+    delivery: DeliveryServiceClient<StaffChannel>,
+    elicense: ElicenseServiceClient<StaffChannel>,
 }
 
 impl Clients {

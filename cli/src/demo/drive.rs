@@ -1,5 +1,6 @@
 //! Driving the running system as its users would: applicants submit and answer supplement
-//! notices, the window clerk hands over permits, and everyone tracks their case.
+//! notices, a reviewer works the manual review queue, the deciding officer decides referred
+//! cases, the window clerk hands over permits, and everyone tracks their case.
 
 use std::future::Future;
 use std::time::Duration;
@@ -7,15 +8,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream;
 use residence_proto::v1 as pb;
+use residence_proto::v1::decision_service_client::DecisionServiceClient;
 use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
 use residence_proto::v1::intake_service_client::IntakeServiceClient;
+use residence_proto::v1::review_service_client::ReviewServiceClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use super::desks;
 use super::ledger::{CaseKey, Ledger};
 use super::progress;
+use crate::staff::StaffChannel;
 use crate::synthetic::SyntheticApplication;
 use crate::system::System;
 
@@ -52,7 +57,11 @@ pub struct Clients {
     /// For applicants: submit, supplement, track.
     pub intake: IntakeServiceClient<Channel>,
     /// For the window clerk: list and record collections.
-    pub delivery: DeliveryServiceClient<Channel>,
+    pub delivery: DeliveryServiceClient<StaffChannel>,
+    /// For the reviewer: the manual review queue.
+    pub review: ReviewServiceClient<StaffChannel>,
+    /// For the deciding officer: referred cases.
+    pub decision: DecisionServiceClient<StaffChannel>,
 }
 
 impl Clients {
@@ -61,6 +70,8 @@ impl Clients {
         Ok(Clients {
             intake: system.intake_client()?,
             delivery: system.delivery_client()?,
+            review: system.review_client()?,
+            decision: system.decision_client()?,
         })
     }
 }
@@ -143,12 +154,15 @@ pub async fn drive_with_ledger(
         finished
     };
     let clerk = clerk(&clients.delivery, ledger, done_rx.clone(), deadline);
+    let reviewer = desks::reviewer(&clients.review, ledger, done_rx.clone(), deadline);
+    let officer = desks::officer(&clients.decision, ledger, done_rx.clone(), deadline);
     let progress = async {
         if options.show_progress {
             progress::report(ledger, total, started, done_rx.clone()).await;
         }
     };
-    let ((), finished, (), ()) = tokio::join!(submitting, tracking, clerk, progress);
+    let ((), finished, (), (), (), ()) =
+        tokio::join!(submitting, tracking, clerk, reviewer, officer, progress);
 
     let counts = ledger.progress();
     DriveReport {
@@ -284,7 +298,7 @@ async fn track(
 
 /// The window clerk: hands over every permit waiting for collection until told to stop.
 async fn clerk(
-    delivery: &DeliveryServiceClient<Channel>,
+    delivery: &DeliveryServiceClient<StaffChannel>,
     ledger: &Ledger,
     mut done: watch::Receiver<bool>,
     deadline: Instant,
@@ -317,7 +331,7 @@ async fn clerk(
 }
 
 /// One call with [`CALL_TIMEOUT`].
-async fn call<T>(
+pub(super) async fn call<T>(
     request: impl Future<Output = Result<tonic::Response<T>, Status>>,
 ) -> Result<T, Status> {
     match tokio::time::timeout(CALL_TIMEOUT, request).await {
@@ -330,7 +344,7 @@ async fn call<T>(
 
 /// Repeats `attempt` while it fails for a reason that may pass (the service restarting, a
 /// timeout), with a doubling back-off, until `deadline`; counts each repeat in `ledger`.
-async fn with_retry<T, F, Fut>(
+pub(super) async fn with_retry<T, F, Fut>(
     ledger: &Ledger,
     deadline: Instant,
     mut attempt: F,

@@ -1,8 +1,9 @@
 //! `residence demo`: starts the whole system, feeds it synthetic applications, plays the
-//! applicants and the window clerk until every case is final, and then reports what the
-//! services themselves recorded.
+//! applicants, a reviewer, the deciding officer and the window clerk (the staff with tokens)
+//! until every case is final, and then reports what the services themselves recorded.
 
 mod chaos;
+mod desks;
 mod drive;
 mod ledger;
 mod progress;
@@ -146,6 +147,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
         extra_env: Vec::new(),
         partner_seed: options.seed,
         run_prefix: "demo".into(),
+        ..SystemOptions::default()
     };
 
     eprintln!("starting nats, {} and the services", options.database);

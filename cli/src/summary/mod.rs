@@ -1,7 +1,7 @@
 //! What a run did, counted from the services' own databases and the partner simulators'
 //! record files, never from the client's bookkeeping.
 
-mod query;
+pub(crate) mod query;
 mod records;
 mod stats;
 
@@ -19,9 +19,10 @@ use query::Store;
 
 use crate::system::{Service, Simulator};
 
-/// The services whose databases a summary reads; review keeps nothing counted here.
-const SERVICES_READ: [Service; 5] = [
+/// The services whose databases a summary reads.
+const SERVICES_READ: [Service; 6] = [
     Service::Intake,
+    Service::Review,
     Service::Decision,
     Service::Delivery,
     Service::Courier,
@@ -59,7 +60,8 @@ pub struct Duplicates {
     pub waybills: u64,
     /// E-license `licenses` rows beyond one per case.
     pub licenses: u64,
-    /// Intake `case_steps` rows beyond one per case and status.
+    /// Intake `case_steps` rows beyond one per case, status and note (a case may pass a status
+    /// twice, as when a reviewer returns it, but never with the same note).
     pub case_steps: u64,
     /// Logistics partner records beyond one per parcel reference.
     pub logistics_records: u64,
@@ -91,6 +93,18 @@ pub struct Summary {
     pub refusals_by_reason: std::collections::BTreeMap<String, u64>,
     /// Cases sent one supplement notice (补正) and accepted once the applicant answered.
     pub supplement_round_trips: u64,
+    /// Cases the automatic checks sent to a reviewer (rows in review `review_tasks`).
+    #[serde(default)]
+    pub manual_reviews: u64,
+    /// Of those, cases a reviewer returned to the applicant for supplement.
+    #[serde(default)]
+    pub returned_by_review: u64,
+    /// Cases a reviewer referred with findings to the deciding officer.
+    #[serde(default)]
+    pub referred_to_officer: u64,
+    /// Decisions the deciding officer made on referred cases (`decided_by` set).
+    #[serde(default)]
+    pub decided_by_officer: u64,
     /// Decisions with outcome `approved`.
     pub approved: u64,
     /// Decisions with outcome `denied`.
@@ -163,6 +177,8 @@ impl Summary {
                 let outcomes = store.count_by("decisions", "outcome").await?;
                 self.approved = outcomes.get("approved").copied().unwrap_or(0);
                 self.denied = outcomes.get("denied").copied().unwrap_or(0);
+                let by_officer = "decided_by IS NOT NULL";
+                self.decided_by_officer = store.count_where("decisions", by_officer).await?;
             }
             Service::Delivery => {
                 let states = store.count_by("deliveries", "state").await?;
@@ -176,7 +192,12 @@ impl Summary {
                 self.licenses_issued = store.distinct("licenses", "case_number").await?;
                 self.duplicates.licenses = store.surplus("licenses", "case_number").await?;
             }
-            Service::Review => {}
+            Service::Review => {
+                let states = store.count_by("review_tasks", "state").await?;
+                self.manual_reviews = states.values().sum();
+                self.referred_to_officer = states.get("referred").copied().unwrap_or(0);
+                self.returned_by_review = store.count_where("review_tasks", "returned_once").await?;
+            }
         }
         Ok(())
     }
@@ -189,7 +210,8 @@ impl Summary {
         self.not_final = counts.not_final;
         self.refusals_by_reason = store.refusals_by_reason().await?;
         self.supplement_round_trips = store.supplement_round_trips().await?;
-        self.duplicates.case_steps = store.surplus("case_steps", "case_number, status").await?;
+        let step = "case_number, status, note";
+        self.duplicates.case_steps = store.surplus("case_steps", step).await?;
 
         let (times, unreadable) = store.case_times().await?;
         if unreadable > 0 {
@@ -253,8 +275,12 @@ impl fmt::Display for Summary {
             ("accepted", self.accepted),
             ("refused", self.refused),
             ("supplement round trips", self.supplement_round_trips),
+            ("manual reviews", self.manual_reviews),
+            ("  returned for supplement", self.returned_by_review),
+            ("  referred to the officer", self.referred_to_officer),
             ("approved", self.approved),
             ("denied", self.denied),
+            ("  by the officer", self.decided_by_officer),
             ("delivered by courier", self.delivered_by_courier),
             ("collected in person", self.collected_in_person),
             ("licenses issued", self.licenses_issued),

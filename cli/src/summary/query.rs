@@ -13,7 +13,7 @@ use super::stats::{CaseTimes, parse_timestamp, surplus_of_counts};
 use crate::system::Service;
 
 /// One service's database, opened read-only.
-pub(super) struct Store {
+pub(crate) struct Store {
     connection: DatabaseConnection,
     /// The service's PostgreSQL schema; `None` for its own SQLite file.
     schema: Option<&'static str>,
@@ -31,7 +31,7 @@ pub(super) struct CaseCounts {
 impl Store {
     /// Opens `service`'s database: its SQLite file in read-only mode, or the shared
     /// PostgreSQL database in read-only transactions.
-    pub(super) async fn open(databases: &Databases, service: Service) -> Result<Store> {
+    pub(crate) async fn open(databases: &Databases, service: Service) -> Result<Store> {
         let (url, schema) = match databases {
             Databases::Sqlite { data_dir } => {
                 let file = data_dir.join(format!("{}.db", service.name()));
@@ -53,7 +53,7 @@ impl Store {
     }
 
     /// Closes the connection.
-    pub(super) async fn close(self) {
+    pub(crate) async fn close(self) {
         // Nothing was written, so a failed close loses nothing.
         let _ = self.connection.close().await;
     }
@@ -169,6 +169,15 @@ impl Store {
         Ok(surplus_of_counts(counts))
     }
 
+    /// Rows of `table` for which the SQL `condition` holds.
+    pub(super) async fn count_where(&self, table: &str, condition: &str) -> Result<u64> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {} WHERE {condition}",
+            self.table(table)
+        );
+        count(&self.query_one(&sql).await?, "n")
+    }
+
     /// Distinct values of `column` in `table`.
     pub(super) async fn distinct(&self, table: &str, column: &str) -> Result<u64> {
         let sql = format!(
@@ -178,14 +187,14 @@ impl Store {
         count(&self.query_one(&sql).await?, "n")
     }
 
-    fn table(&self, name: &str) -> String {
+    pub(crate) fn table(&self, name: &str) -> String {
         match self.schema {
             Some(schema) => format!("{schema}.{name}"),
             None => name.to_owned(),
         }
     }
 
-    async fn query_one(&self, sql: &str) -> Result<QueryResult> {
+    pub(crate) async fn query_one(&self, sql: &str) -> Result<QueryResult> {
         let statement = Statement::from_string(self.connection.get_database_backend(), sql);
         self.connection
             .query_one_raw(statement)
@@ -194,7 +203,7 @@ impl Store {
             .with_context(|| format!("query returned no row: {sql}"))
     }
 
-    async fn query_all(&self, sql: &str) -> Result<Vec<QueryResult>> {
+    pub(crate) async fn query_all(&self, sql: &str) -> Result<Vec<QueryResult>> {
         let statement = Statement::from_string(self.connection.get_database_backend(), sql);
         self.connection
             .query_all_raw(statement)
@@ -203,7 +212,7 @@ impl Store {
     }
 }
 
-fn count(row: &QueryResult, name: &str) -> Result<u64> {
+pub(crate) fn count(row: &QueryResult, name: &str) -> Result<u64> {
     let value: i64 = row.try_get("", name)?;
     Ok(u64::try_from(value).unwrap_or(0))
 }

@@ -27,17 +27,28 @@ const INTAKE: &str = "
           {\"code\":\"agent_not_allowed\",\"field\":\"agent.relation\"}]'
         WHERE case_number = 'C2';
     CREATE TABLE case_steps (
-        id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, status TEXT NOT NULL);
+        id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, status TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '');
     INSERT INTO case_steps (case_number, status) VALUES
         ('C1', 'received'), ('C1', 'accepted'), ('C1', 'accepted'), ('C1', 'collected'),
         ('C2', 'received'), ('C2', 'refused'), ('C3', 'received'),
         ('C3', 'supplement_required'), ('C3', 'accepted');
+    INSERT INTO case_steps (case_number, status, note) VALUES
+        ('C4', 'in_manual_review', '转人工审核'), ('C4', 'in_manual_review', '已补正材料');
+";
+
+const REVIEW: &str = "
+    CREATE TABLE review_tasks (
+        case_number TEXT PRIMARY KEY, state TEXT NOT NULL, returned_once INTEGER NOT NULL);
+    INSERT INTO review_tasks VALUES ('C4', 'referred', 1), ('C5', 'approved', 0);
 ";
 
 const DECISION: &str = "
-    CREATE TABLE decisions (case_number TEXT PRIMARY KEY, outcome TEXT NOT NULL);
+    CREATE TABLE decisions (
+        case_number TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_by TEXT);
     INSERT INTO decisions VALUES
-        ('C1', 'approved'), ('C3', 'approved'), ('C4', 'denied'), ('C5', 'approved');
+        ('C1', 'approved', NULL), ('C3', 'approved', NULL), ('C4', 'denied', 'officer-1'),
+        ('C5', 'approved', NULL);
 ";
 
 const DELIVERY: &str = "
@@ -99,6 +110,7 @@ async fn counts_come_from_the_databases_and_record_files() {
     std::fs::create_dir_all(&data_dir).unwrap();
     for (service, sql) in [
         ("intake", INTAKE),
+        ("review", REVIEW),
         ("decision", DECISION),
         ("delivery", DELIVERY),
         ("courier", COURIER),
@@ -125,6 +137,10 @@ async fn counts_come_from_the_databases_and_record_files() {
         .into_iter()
         .collect(),
         supplement_round_trips: 1,
+        manual_reviews: 2,
+        returned_by_review: 1,
+        referred_to_officer: 1,
+        decided_by_officer: 1,
         approved: 3,
         denied: 1,
         delivered_by_courier: 1,
@@ -156,6 +172,8 @@ async fn counts_come_from_the_databases_and_record_files() {
         "accepted",
         "refused",
         "supplement_round_trips",
+        "manual_reviews",
+        "decided_by_officer",
         "approved",
         "denied",
         "delivered_by_courier",
@@ -186,7 +204,7 @@ async fn unreadable_sources_are_problems_not_zeros() {
 
     let summary = Summary::collect(&sources).await;
 
-    assert_eq!(summary.problems.len(), 5, "{:?}", summary.problems);
+    assert_eq!(summary.problems.len(), 6, "{:?}", summary.problems);
     assert!(summary.problems[0].starts_with("intake database"));
     assert!(!summary.is_clean());
 }

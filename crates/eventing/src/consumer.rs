@@ -116,10 +116,13 @@ pub struct ConsumerSpec {
     pub max_deliver: i64,
     /// How long the server waits for an ack before delivering again.
     pub ack_wait: Duration,
+    /// Events handled at once. Events of one case always go to the same worker, one after the
+    /// other in stream order; events of different cases run side by side.
+    pub workers: usize,
 }
 
 impl ConsumerSpec {
-    /// A consumer with default limits: 8 deliveries, 30 s ack wait.
+    /// A consumer with default limits: 8 deliveries, 30 s ack wait, 8 workers.
     pub fn new(durable: &str, stream: &str, subjects: &[&str]) -> Self {
         Self {
             durable: durable.to_owned(),
@@ -130,6 +133,7 @@ impl ConsumerSpec {
                 .collect(),
             max_deliver: 8,
             ack_wait: Duration::from_secs(30),
+            workers: 8,
         }
     }
 
@@ -159,9 +163,10 @@ pub async fn run_consumer<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) {
+    crate::metrics::consumer_started(&spec);
     let mut attempt = 0u32;
     while !shutdown.is_cancelled() {
-        match consume(&jetstream, &spec, handler.as_ref(), &shutdown).await {
+        match consume(&jetstream, &spec, &handler, &shutdown).await {
             Ok(()) => return,
             Err(error) => {
                 attempt = attempt.saturating_add(1);
@@ -181,7 +186,7 @@ pub async fn run_consumer<H: Handler>(
 async fn consume<H: Handler>(
     jetstream: &jetstream::Context,
     spec: &ConsumerSpec,
-    handler: &H,
+    handler: &Arc<H>,
     shutdown: &CancellationToken,
 ) -> Result<(), async_nats::Error> {
     // Made again if the broker lost it; the consumer below likewise.
@@ -189,21 +194,92 @@ async fn consume<H: Handler>(
     let consumer: pull::Stream = stream
         .get_or_create_consumer::<pull::Config>(&spec.durable, spec.pull_config())
         .await?
+        .stream()
+        // Two missed heartbeats end the stream, so a consumer the broker lost is made again
+        // within seconds rather than waiting out the default.
+        .heartbeat(Duration::from_secs(3))
+        .expires(Duration::from_secs(15))
         .messages()
         .await?;
     tracing::debug!(consumer = %spec.durable, "consuming");
     let mut messages = consumer;
-    loop {
+    let workers = Workers::start(jetstream, spec, handler);
+    let ended = loop {
         let next = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => break Ok(()),
             next = messages.next() => next,
         };
         match next {
-            Some(Ok(message)) => process(jetstream, spec, handler, message).await,
-            Some(Err(error)) => return Err(error.into()),
-            None => return Err("message stream ended".into()),
+            Some(Ok(message)) => workers.dispatch(message).await,
+            Some(Err(error)) => break Err(error.into()),
+            None => break Err("message stream ended".into()),
+        }
+    };
+    // Events already handed to a worker are finished and settled before returning.
+    workers.finish().await;
+    ended
+}
+
+/// The workers of one consumer, each handling its share of the cases in order.
+struct Workers {
+    queues: Vec<tokio::sync::mpsc::Sender<jetstream::Message>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    fn start<H: Handler>(
+        jetstream: &jetstream::Context,
+        spec: &ConsumerSpec,
+        handler: &Arc<H>,
+    ) -> Self {
+        let count = spec.workers.max(1);
+        let mut queues = Vec::with_capacity(count);
+        let mut tasks = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (queue, mut inbox) = tokio::sync::mpsc::channel::<jetstream::Message>(32);
+            let jetstream = jetstream.clone();
+            let spec = spec.clone();
+            let handler = Arc::clone(handler);
+            tasks.push(tokio::spawn(async move {
+                while let Some(message) = inbox.recv().await {
+                    process(&jetstream, &spec, handler.as_ref(), message).await;
+                }
+            }));
+            queues.push(queue);
+        }
+        Self { queues, tasks }
+    }
+
+    /// Queues `message` on the worker of its case (or of its subject when it names no case).
+    async fn dispatch(&self, message: jetstream::Message) {
+        let key = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(header::SUBJECT))
+            .map_or_else(|| message.subject.to_string(), |value| value.to_string());
+        let index = worker_of(&key, self.queues.len());
+        if let Some(queue) = self.queues.get(index)
+            && let Err(unsent) = queue.send(message).await
+        {
+            // The worker is gone (it panicked): leave the event unacked for redelivery.
+            tracing::warn!(subject = %unsent.0.subject, "consumer worker stopped; event will be redelivered");
         }
     }
+
+    async fn finish(self) {
+        drop(self.queues);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The worker for `key`: stable, so one case's events always meet the same worker.
+fn worker_of(key: &str, workers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    usize::try_from(hasher.finish() % workers.max(1) as u64).unwrap_or(0)
 }
 
 async fn process<H: Handler>(
@@ -215,6 +291,8 @@ async fn process<H: Handler>(
     let event = Incoming::from_message(&message);
     let span = tracing::info_span!(
         "consume",
+        otel.name = %format_args!("{} process", event.subject),
+        otel.kind = "consumer",
         consumer = %spec.durable,
         event.subject = %event.subject,
         event.id = %event.id,
@@ -223,7 +301,9 @@ async fn process<H: Handler>(
     );
     crate::trace::adopt_parent(&span, event.headers.as_ref());
 
+    let started = std::time::Instant::now();
     let outcome = handler.handle(&event).instrument(span.clone()).await;
+    crate::metrics::handled(spec, &event, &outcome, started.elapsed());
     settle(jetstream, spec, &message, &event, outcome)
         .instrument(span)
         .await;
@@ -237,7 +317,11 @@ async fn settle(
     outcome: Outcome,
 ) {
     let acked = match outcome {
-        Outcome::Done => message.ack().await,
+        Outcome::Done => {
+            // Counted per replica when several share a consumer, to see the work spread.
+            tracing::debug!("event handled");
+            message.ack().await
+        }
         Outcome::Retry(reason) if event.delivered >= spec.max_deliver => {
             let reason = format!("gave up after {} deliveries: {reason}", event.delivered);
             dead_letter(jetstream, spec, message, event, &reason).await
@@ -299,6 +383,7 @@ async fn dead_letter(
     .await;
     match published {
         Ok(()) => {
+            crate::metrics::dead_lettered(spec);
             tracing::warn!(%reason, "event dead-lettered");
             message.ack_with(AckKind::Term).await
         }
@@ -358,6 +443,17 @@ mod tests {
         assert!(backoff(2) > backoff(1));
         assert_eq!(backoff(100), Duration::from_secs(30));
         assert_eq!(backoff(-3), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn one_case_always_meets_the_same_worker() {
+        let first = worker_of("CASE-1", 8);
+        assert!(first < 8);
+        assert_eq!(worker_of("CASE-1", 8), first);
+        assert_eq!(worker_of("anything", 1), 0);
+        let spread: std::collections::BTreeSet<usize> =
+            (0..64).map(|n| worker_of(&format!("CASE-{n}"), 8)).collect();
+        assert!(spread.len() > 4, "{spread:?}");
     }
 
     #[test]

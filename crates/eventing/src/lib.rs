@@ -9,6 +9,7 @@ pub mod db;
 pub mod deadletter;
 pub mod entity;
 pub mod envelope;
+mod metrics;
 pub mod migration;
 pub mod outbox;
 pub mod relay;

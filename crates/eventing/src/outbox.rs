@@ -82,3 +82,70 @@ pub async fn enqueue<C: ConnectionTrait, T: Serialize>(
     .await?;
     Ok(envelope)
 }
+
+/// Rows waiting for the relay: how many, and when the oldest was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub rows: u64,
+    pub oldest: Option<chrono::DateTime<Utc>>,
+}
+
+/// The outbox rows of `db` not yet published.
+pub async fn backlog<C: ConnectionTrait>(db: &C) -> Result<Backlog, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+    let unpublished = || outbox::Entity::find().filter(outbox::Column::PublishedAt.is_null());
+    let rows = sea_orm::PaginatorTrait::count(unpublished(), db).await?;
+    let oldest = unpublished()
+        .order_by_asc(outbox::Column::Id)
+        .select_only()
+        .column(outbox::Column::CreatedAt)
+        .into_tuple::<chrono::DateTime<Utc>>()
+        .one(db)
+        .await?;
+    Ok(Backlog { rows, oldest })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Schema};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_backlog_counts_unpublished_rows_and_dates_the_oldest() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let schema = Schema::new(db.get_database_backend());
+        db.execute(&schema.create_table_from_entity(outbox::Entity))
+            .await
+            .unwrap();
+        assert_eq!(backlog(&db).await.unwrap(), Backlog::default());
+
+        let before = Utc::now();
+        for case in ["CASE-1", "CASE-2"] {
+            enqueue(
+                &db,
+                "/residence/test",
+                "test.v1.done",
+                "test.v1.done",
+                case,
+                &1,
+            )
+            .await
+            .unwrap();
+        }
+        outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::PublishedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
+            )
+            .filter(outbox::Column::CaseNumber.eq("CASE-1"))
+            .exec(&db)
+            .await
+            .unwrap();
+
+        let left = backlog(&db).await.unwrap();
+        assert_eq!(left.rows, 1);
+        assert!(left.oldest.unwrap() >= before);
+    }
+}

@@ -137,12 +137,12 @@ impl Relay {
                 .publish_with_headers(row.subject.clone(), to_header_map(&headers), payload)
                 .await
                 .map_err(|error| RelayError::Publish(error.to_string()));
-            pending.push((row.id, ack));
+            pending.push((row.id, row.subject.as_str(), ack));
         }
 
         let mut published = Vec::with_capacity(rows.len());
         let mut first_error = None;
-        for (id, ack) in pending {
+        for (id, subject, ack) in pending {
             let acked = match ack {
                 Ok(future) => future
                     .await
@@ -150,7 +150,10 @@ impl Relay {
                 Err(error) => Err(error),
             };
             match acked {
-                Ok(_) => published.push(id),
+                Ok(_) => {
+                    crate::metrics::published(subject);
+                    published.push(id);
+                }
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }

@@ -1,5 +1,6 @@
 //! The JetStream streams the system uses, created on start by every service that needs them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -15,6 +16,21 @@ pub const LOGISTICS: &str = "LOGISTICS";
 pub const ELICENSE: &str = "ELICENSE";
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Copies of each stream a JetStream cluster keeps, set once at start-up from the service's
+/// configuration: 1 on a single server, 3 on a three-node cluster.
+static REPLICAS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets how many copies of each stream are kept when a stream is created; existing streams
+/// keep theirs (an operator changes them with `nats stream edit --replicas`).
+pub fn set_replicas(replicas: usize) {
+    REPLICAS.store(replicas.max(1), Ordering::Relaxed);
+}
+
+/// How many copies of each stream are kept when a stream is created.
+pub fn replicas() -> usize {
+    REPLICAS.load(Ordering::Relaxed)
+}
 
 /// Every stream with its subjects and how long it keeps messages.
 pub fn definitions() -> Vec<stream::Config> {
@@ -33,6 +49,7 @@ pub fn definitions() -> Vec<stream::Config> {
         max_age,
         // Long enough to cover a relay re-publishing after a restart.
         duplicate_window: Duration::from_secs(10 * 60),
+        num_replicas: replicas(),
         ..Default::default()
     })
     .collect()
@@ -51,6 +68,7 @@ pub fn logistics_status(partner: &str) -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         max_age: 30 * DAY,
         duplicate_window: Duration::from_secs(10 * 60),
+        num_replicas: replicas(),
         ..Default::default()
     }
 }

@@ -32,7 +32,19 @@ pub const APPLICATION_RECEIVED: EventType = EventType::new("residence.v1.applica
 pub const APPLICATION_ACCEPTED: EventType = EventType::new("residence.v1.application.accepted");
 /// 不予受理: an application was refused with reasons. Final.
 pub const APPLICATION_REFUSED: EventType = EventType::new("residence.v1.application.refused");
-/// 审核: the automatic checks ran on an accepted case.
+/// The applicant answered a reviewer's supplement notice on an accepted case: the time-limit
+/// clock runs again and the case goes back to its reviewer's queue.
+pub const APPLICATION_SUPPLEMENTED: EventType =
+    EventType::new("residence.v1.application.supplemented");
+/// 审核: the automatic checks found something a person must look at; the case waits in its
+/// town's review queue.
+pub const REVIEW_QUEUED: EventType = EventType::new("residence.v1.review.queued");
+/// 补正: a reviewer returned an accepted case to the applicant with one notice of what is
+/// missing; the time-limit clock stands still until they answer.
+pub const REVIEW_SUPPLEMENT_REQUESTED: EventType =
+    EventType::new("residence.v1.review.supplement_requested");
+/// 审核: the case passed (by the automatic checks or a reviewer), or a reviewer referred it
+/// with findings to the deciding officer.
 pub const REVIEW_COMPLETED: EventType = EventType::new("residence.v1.review.completed");
 /// 决定: the endorsement was approved.
 pub const DECISION_APPROVED: EventType = EventType::new("residence.v1.decision.approved");
@@ -75,6 +87,9 @@ pub const ALL_INTERNAL: &[EventType] = &[
     APPLICATION_RECEIVED,
     APPLICATION_ACCEPTED,
     APPLICATION_REFUSED,
+    APPLICATION_SUPPLEMENTED,
+    REVIEW_QUEUED,
+    REVIEW_SUPPLEMENT_REQUESTED,
     REVIEW_COMPLETED,
     DECISION_APPROVED,
     DECISION_DENIED,

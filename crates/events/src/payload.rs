@@ -197,12 +197,52 @@ pub struct ApplicationRefused {
     pub refused_at: DateTime<Utc>,
 }
 
-/// Outcome of the automatic review.
+/// Outcome of a review.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewOutcome {
+    /// Nothing stands in the way: the automatic checks found nothing, or a reviewer cleared
+    /// what they found. The decision follows by itself.
     Passed,
+    /// Findings stand: a reviewer referred the case with them, and the deciding officer
+    /// approves or denies it.
     Failed,
+}
+
+/// `residence.v1.review.queued`: the case waits for a reviewer of its town. Carries no
+/// personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewQueued {
+    pub case_number: String,
+    /// Division code of the town whose reviewers work the case.
+    pub town_code: String,
+    /// Codes of what the automatic checks found, such as `agent_for_minor`.
+    pub findings: Vec<String>,
+    pub queued_at: DateTime<Utc>,
+}
+
+/// `residence.v1.review.supplement_requested`: one notice (一次性告知) of everything the
+/// reviewer still needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewSupplementRequested {
+    pub case_number: String,
+    /// Every missing item, and the reviewer's note, as the applicant reads them.
+    pub missing: Vec<ReasonItem>,
+    /// The reviewer's staff id.
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// `residence.v1.application.supplemented`: the applicant answered a reviewer's notice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationSupplemented {
+    pub case_number: String,
+    /// Codes of the materials supplied, such as `proof_of_residence`.
+    pub materials: Vec<String>,
+    /// The legal time limit's new due date, moved by the days spent waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_on: Option<NaiveDate>,
+    pub supplemented_at: DateTime<Utc>,
 }
 
 /// One result of a review check that did not pass.

@@ -75,6 +75,20 @@ pub struct ImplementingBody {
     pub jurisdiction: Vec<String>,
     /// 签发机关 written on the permit.
     pub issuing_authority: String,
+    /// The towns (乡镇) of the jurisdiction, each with its own review queue; the first is the
+    /// body's own town. Left out, the whole county is one queue under its region code.
+    #[serde(default)]
+    pub towns: Vec<Town>,
+}
+
+/// A town (乡镇, 街道) whose staff work its own cases.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Town {
+    /// 9-digit division code: the county's region code and the town's three digits.
+    pub code: String,
+    /// The name residence addresses carry, such as `五沟营镇`.
+    pub name: String,
 }
 
 /// 法定 and 承诺 time limits.
@@ -198,6 +212,21 @@ impl ServiceItem {
         Ok(item)
     }
 
+    /// The town whose staff work a case at `residence_address`: the first listed town the
+    /// address names, else the body's own town (the first listed), else the whole county.
+    pub fn town_for(&self, residence_address: &str) -> Town {
+        let body = &self.implementing_body;
+        body.towns
+            .iter()
+            .find(|town| residence_address.contains(town.name.as_str()))
+            .or_else(|| body.towns.first())
+            .cloned()
+            .unwrap_or_else(|| Town {
+                code: body.region_code.clone(),
+                name: body.name.clone(),
+            })
+    }
+
     /// Whether the applicant may choose courier delivery.
     pub fn offers_courier(&self) -> bool {
         self.delivery.courier
@@ -263,6 +292,27 @@ impl ServiceItem {
                 "implementing_body.jurisdiction",
                 "must list at least one place name",
             );
+        }
+        for (index, town) in body.towns.iter().enumerate() {
+            let in_county = town.code.len() == 9
+                && town.code.bytes().all(|b| b.is_ascii_digit())
+                && town.code.starts_with(&body.region_code);
+            if !in_county {
+                return invalid(
+                    "implementing_body.towns.code",
+                    &format!(
+                        "must be 9 digits starting with the region code, got {:?}",
+                        town.code
+                    ),
+                );
+            }
+            not_blank("implementing_body.towns.name", &town.name)?;
+            if body.towns[..index].iter().any(|earlier| earlier.code == town.code) {
+                return invalid(
+                    "implementing_body.towns.code",
+                    &format!("must be unique, {:?} is listed twice", town.code),
+                );
+            }
         }
         Ok(())
     }
@@ -486,6 +536,23 @@ mod tests {
         );
 
         let twice = error_for("code = \"zto\"", "code = \"ems\"");
+        assert!(twice.contains("unique"), "{twice}");
+    }
+
+    #[test]
+    fn a_case_goes_to_the_town_its_address_names() {
+        let shipped = ServiceItem::parse(SHIPPED).unwrap();
+        let own = shipped.town_for("河南省驻马店市西平县五沟营镇东街1号");
+        assert_eq!((own.code.as_str(), own.name.as_str()), ("412824101", "五沟营镇"));
+        assert_eq!(shipped.town_for("西平县权寨镇南街2号").code, "412824102");
+        assert_eq!(shipped.town_for("河南省驻马店市遂平县车站街3号").code, "412824101");
+
+        let mut county_wide = shipped.clone();
+        county_wide.implementing_body.towns.clear();
+        assert_eq!(county_wide.town_for("西平县权寨镇南街2号").code, "412824");
+        let outside = error_for("code = \"412824102\"", "code = \"412825102\"");
+        assert!(outside.contains("implementing_body.towns.code"), "{outside}");
+        let twice = error_for("code = \"412824102\"", "code = \"412824101\"");
         assert!(twice.contains("unique"), "{twice}");
     }
 

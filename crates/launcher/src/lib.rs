@@ -4,6 +4,7 @@
 //! Works unprivileged and as root; as root, PostgreSQL runs as the `postgres` system user.
 
 mod nats;
+mod nats_cluster;
 mod nats_config;
 mod net;
 mod paths;
@@ -13,6 +14,7 @@ mod run_dir;
 mod service;
 
 pub use nats::{NatsServer, ensure_nats_server};
+pub use nats_cluster::{CLUSTER_CONFIGS, ClusterNode, NatsCluster};
 pub use nats_config::ConfiguredNatsServer;
 pub use net::{free_port, free_ports, wait_for_tcp};
 pub use paths::{binary_path, project_root};

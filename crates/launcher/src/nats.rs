@@ -245,18 +245,23 @@ impl NatsServer {
 
 /// Asks the monitoring endpoint whether JetStream is up, with a bare HTTP/1.0 request.
 async fn jetstream_healthy(monitor_port: u16) -> bool {
+    health_status(monitor_port, "/healthz?js-enabled-only=true").await == Some(200)
+}
+
+/// The HTTP status of `GET path` on the monitoring port, or `None` if there is no answer
+/// within 2 s.
+pub(crate) async fn health_status(monitor_port: u16, path: &str) -> Option<u16> {
     let request = async {
         let mut stream = TcpStream::connect(("127.0.0.1", monitor_port)).await?;
-        stream
-            .write_all(b"GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .await?;
+        let head = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        stream.write_all(head.as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
         Ok::<_, std::io::Error>(response)
     };
     match tokio::time::timeout(Duration::from_secs(2), request).await {
-        Ok(Ok(response)) => status_code(&response) == Some("200"),
-        _ => false,
+        Ok(Ok(response)) => status_code(&response)?.parse().ok(),
+        _ => None,
     }
 }
 

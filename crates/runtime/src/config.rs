@@ -13,13 +13,33 @@ use crate::messaging::NatsCredentials;
 /// Flags every service accepts. Each flag can also come from the environment variable named.
 #[derive(Clone, Debug, clap::Args)]
 pub struct CommonArgs {
+    /// TOML configuration file: a `[common]` table and one per service, between the
+    /// built-in defaults and the environment variables (see `docs/operations.md`).
+    #[arg(long, env = "RESIDENCE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address the gRPC server listens on.
     #[arg(long, env = "RESIDENCE_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
 
-    /// NATS server URL.
+    /// NATS server URL; several, separated by commas, for the nodes of a cluster.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
+
+    /// Copies of each JetStream stream kept when the service creates it: 1 on a single
+    /// server, 3 on a three-node cluster (1 to 5). Streams that exist keep theirs.
+    #[arg(
+        long,
+        env = "RESIDENCE_STREAM_REPLICAS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=5)
+    )]
+    pub stream_replicas: u8,
+
+    /// Migrate the service's database, then exit without connecting to NATS or binding a
+    /// port: for a migration job that runs before the new version is rolled out.
+    #[arg(long, env = "RESIDENCE_MIGRATE_ONLY")]
+    pub migrate_only: bool,
 
     /// NATS user to connect as, when the server requires credentials (the services' account
     /// in `deploy/nats/accounts.conf`). Needs `--nats-password-file`.
@@ -36,6 +56,12 @@ pub struct CommonArgs {
     /// named after the service in the data directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// File holding the database URL, password included, on its first line, read once at
+    /// start so the password is never in a flag or the environment. Wins over
+    /// `--database-url`; a per-service variable still wins over it.
+    #[arg(long, env = "DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
 
     /// Directory for SQLite files and other local state.
     #[arg(long, env = "RESIDENCE_DATA_DIR", default_value = "data")]
@@ -103,20 +129,31 @@ impl CommonArgs {
         Duration::from_secs(self.calendar_reload_secs)
     }
 
-    /// The database URL for `service`: the per-service variable, then `--database-url`, then a
-    /// SQLite file in the data directory.
-    pub fn database_url(&self, service: &str) -> String {
+    /// The database URL for `service`: the per-service variable, then the URL file, then
+    /// `--database-url`, then a SQLite file in the data directory.
+    pub fn database_url(&self, service: &str) -> anyhow::Result<String> {
         let variable = format!("RESIDENCE_{}_DATABASE_URL", service.to_uppercase());
         if let Ok(url) = std::env::var(variable)
             && !url.trim().is_empty()
         {
-            return url;
+            return Ok(url);
+        }
+        if let Some(file) = &self.database_url_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the database URL file {}", file.display()))?;
+            let url = text.lines().next().unwrap_or_default().trim();
+            anyhow::ensure!(
+                !url.is_empty(),
+                "database URL file {} is empty",
+                file.display()
+            );
+            return Ok(url.to_owned());
         }
         if let Some(url) = &self.database_url {
-            return url.clone();
+            return Ok(url.clone());
         }
         let file = self.data_dir.join(format!("{service}.db"));
-        format!("sqlite://{}?mode=rwc", file.display())
+        Ok(format!("sqlite://{}?mode=rwc", file.display()))
     }
 }
 

@@ -72,7 +72,8 @@ fn quiet(mut options: ConnectOptions) -> ConnectOptions {
     options
 }
 
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+/// The file of a SQLite URL; none for other databases and in-memory SQLite.
+pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -77,7 +77,7 @@ pub async fn connect(
                 other => tracing::debug!(event = %other, "nats event"),
             }
         })
-        .connect(url)
+        .connect(server_list(url).as_slice())
         .await
         .with_context(|| format!("cannot connect to nats at {url}"))?;
     let jetstream = jetstream::new(client.clone());
@@ -94,6 +94,14 @@ pub async fn connect(
         }
     }
     Ok(Messaging { client, jetstream })
+}
+
+/// The servers of `url`, which may list several separated by commas (a cluster's nodes).
+fn server_list(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect()
 }
 
 async fn residence_eventing_streams(

@@ -17,9 +17,10 @@ use tonic::body::Body;
 use tonic::codegen::http;
 use tonic::server::NamedService;
 use tonic::service::Routes;
+use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::calendar::{self, SharedCalendar};
-use crate::{CommonArgs, database, grpc, messaging, shutdown};
+use crate::{CommonArgs, database, grpc, health, messaging, sampling, shutdown};
 
 /// A started service: connected, listening, its relay and calendar watch running. Declare the
 /// event consumers with [`Service::consume`], then hand the gRPC API to [`Service::serve`].
@@ -30,6 +31,7 @@ pub struct Service {
     jetstream: jetstream::Context,
     listener: TcpListener,
     local_addr: SocketAddr,
+    readiness: health::Readiness,
     shutdown: CancellationToken,
     relay: RelayHandle,
     calendar: SharedCalendar,
@@ -42,8 +44,11 @@ impl Service {
     /// Reads the holiday calendar first, so that a malformed one stops the service before it
     /// connects anywhere or binds a port. Then opens the database and migrates it with `M`,
     /// connects to NATS, binds the gRPC address (`--grpc-addr`, else `default_port` on
-    /// loopback), and starts the outbox relay, the consumer of resend requests (see
-    /// [`residence_eventing::resend`]) and the calendar watch.
+    /// loopback) and the metrics and health address (see [`health::metrics_addr`]), and starts
+    /// the HTTP server for `/metrics`, `/healthz` and `/readyz`, the outbox sampler, the outbox
+    /// relay, the consumer of resend requests (see [`residence_eventing::resend`]) and the
+    /// calendar watch. With `--migrate-only` the
+    /// process exits once the database is migrated.
     pub async fn start<M: MigratorTrait>(
         name: &'static str,
         common: &CommonArgs,
@@ -52,13 +57,38 @@ impl Service {
         let calendar = common.load_calendar()?;
         let nats_credentials = common.nats_credentials()?;
 
-        let db = database::connect(name, &common.database_url(name)).await?;
+        let database_url = common.database_url(name)?;
+        let db = database::connect(name, &database_url).await?;
         M::up(&db, None).await?;
+        if common.migrate_only {
+            tracing::info!(
+                service = name,
+                "database migrated, exiting as --migrate-only asks"
+            );
+            db.close().await?;
+            std::process::exit(0);
+        }
+        residence_eventing::streams::set_replicas(common.stream_replicas.into());
         let messaging =
             messaging::connect(&common.nats_url, nats_credentials.as_ref(), name).await?;
         let listener = grpc::bind(common.grpc_addr_or(default_port)).await?;
         let local_addr = listener.local_addr()?;
+        let (metrics_addr, configured) = health::metrics_addr(local_addr)?;
+        let metrics_listener = health::bind(metrics_addr, configured).await?;
         let shutdown = shutdown::on_signal();
+        let readiness = health::Readiness::new(
+            db.clone(),
+            messaging.client.clone(),
+            database::sqlite_file(&database_url),
+        );
+        let mut tasks = Vec::new();
+        if let Some(listener) = metrics_listener {
+            tracing::info!(addr = %metrics_addr, "metrics and health served over http");
+            let server = health::serve(listener, readiness.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(server));
+        }
+        let sampler = sampling::outbox(db.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(sampler));
 
         let relay = Relay::new(db.clone(), messaging.jetstream.clone());
         let relay_handle = relay.handle();
@@ -83,10 +113,14 @@ impl Service {
             jetstream: messaging.jetstream,
             listener,
             local_addr,
+            readiness,
             shutdown,
             relay: relay_handle,
             calendar,
-            tasks: vec![relay_task, resend_task, watch_task],
+            tasks: tasks
+                .into_iter()
+                .chain([relay_task, resend_task, watch_task])
+                .collect(),
         })
     }
 
@@ -165,7 +199,11 @@ impl Service {
     }
 
     async fn serve_routes(self, health_name: &str, api: Routes) -> anyhow::Result<()> {
-        let served = serve_until_shutdown(self.listener, health_name, api, &self.shutdown).await;
+        let (reporter, health_service) = grpc::health(health_name).await;
+        let names = vec![health_name.to_owned(), String::new()];
+        let watch = health::watch(self.readiness, reporter, names, self.shutdown.clone());
+        let watch = tokio::spawn(watch);
+        let served = serve_until_shutdown(self.listener, health_service, api, &self.shutdown).await;
 
         // The relay publishes its batch in flight, each consumer settles its message.
         self.shutdown.cancel();
@@ -173,21 +211,23 @@ impl Service {
             // A task that panicked has nothing left to finish.
             let _ = task.await;
         }
+        let _ = watch.await;
         served
     }
 }
 
-async fn serve_until_shutdown(
+async fn serve_until_shutdown<H: Health>(
     listener: TcpListener,
-    health_name: &str,
+    health_service: HealthServer<H>,
     api: Routes,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let (_health, health_service) = grpc::health(health_name).await;
     let health_service = health_service.max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
     let reflection = grpc::reflection()?.max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
     let routes = api.add_service(health_service).add_service(reflection);
+    // Every call gets a span continuing its caller's trace, and is counted.
     tonic::transport::Server::builder()
+        .layer(crate::calls::TracedCallLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

@@ -1,10 +1,10 @@
 //! The courier dispatch service process.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = residence_courier::Args::parse();
+    // Defaults, then the configuration file, the environment and the flags, checked before
+    // anything is opened or bound.
+    let args = residence_runtime::config_file::parse::<residence_courier::Args>("courier");
     let _telemetry = residence_runtime::telemetry::init("courier", args.common.log_format)?;
     residence_courier::run(args).await
 }

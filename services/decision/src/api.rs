@@ -1,30 +1,37 @@
-//! The decision gRPC API: reading a decision, and reversing an approval.
+//! The decision gRPC API: reading decisions, the deciding officer's rulings on referred cases,
+//! and reversing an approval. Every call is a staff call; see
+//! `proto/residence/v1/decision.proto` for who may make which.
 
 use chrono::{DateTime, Utc};
+use residence_audit::Entry;
 use residence_eventing::db::begin_write;
-use residence_eventing::{OutboxWriter, RelayHandle};
-use residence_events::{self as events, DecisionReversed, Endorsement};
+use residence_events::{self as events, DecisionReversed, Endorsement, Finding};
 use residence_proto::v1::{self as pb, decision_service_server::DecisionService};
 use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::china_rfc3339;
 use residence_runtime::validate;
+use residence_staff::{Action, Staff, StaffAuth};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, Set};
 use tonic::{Request, Response, Status};
 
-use crate::entity::decision;
+use crate::entity::{decision, pending};
+use crate::store::{self, Officer, Ruling};
 
-/// Shortest and longest reason for a reversal, in characters.
-const REASON_LENGTH: (usize, usize) = (2, 500);
+/// Shortest and longest reason, note or legal basis, in characters.
+const TEXT_LENGTH: (usize, usize) = (2, 500);
 
-/// Longest officer id.
-const MAX_OFFICER_ID_LENGTH: usize = 32;
+/// The most reasons one denial gives.
+const MAX_REASONS: usize = 10;
+
+/// Rows listed when a request sets no limit, and the most it may ask for.
+const DEFAULT_LIST_LIMIT: u32 = 100;
+const MAX_LIST_LIMIT: u32 = 500;
 
 /// Serves `residence.v1.DecisionService`.
 #[derive(Debug, Clone)]
 pub struct DecisionApi {
-    pub db: DatabaseConnection,
-    pub outbox: OutboxWriter,
-    pub relay: RelayHandle,
+    pub officer: Officer,
+    pub staff: StaffAuth,
 }
 
 /// A checked reversal request.
@@ -32,7 +39,6 @@ pub struct DecisionApi {
 struct Reversal {
     case_number: String,
     reason: String,
-    officer_id: String,
 }
 
 #[tonic::async_trait]
@@ -41,15 +47,86 @@ impl DecisionService for DecisionApi {
         &self,
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        let staff = self.staff.require(&request, Action::ReadDecisions)?;
         let mut v = Violations::default();
         let number = grpc::case_number("case_number", &request.get_ref().case_number, &mut v);
         v.into_result()?;
-        let found = decision::Entity::find_by_id(number)
-            .one(&self.db)
+        let found = decision::Entity::find_by_id(number.clone())
+            .one(self.db())
             .await
             .map_err(internal)?;
         let decision = found.ok_or_else(|| Status::not_found("this case has not been decided"))?;
+        if let Some(town) = &decision.town_code {
+            staff.require_area(town)?;
+        }
+        // An endorsement shows the residence address; a denial's reasons may quote it.
+        let read = Entry::new(&number, &staff.id, staff.role.code(), "decision.read");
+        residence_audit::record(self.db(), &read)
+            .await
+            .map_err(internal)?;
         Ok(Response::new(to_response(decision)))
+    }
+
+    async fn list_pending_decisions(
+        &self,
+        request: Request<pb::ListPendingDecisionsRequest>,
+    ) -> Result<Response<pb::ListPendingDecisionsResponse>, Status> {
+        let staff = self.staff.require(&request, Action::ReadDecisions)?;
+        let request = request.get_ref();
+        let mut v = Violations::default();
+        let area = area_code(&request.area_code, &mut v);
+        let limit = list_limit(request.limit, &mut v);
+        v.into_result()?;
+        let area = area.unwrap_or_else(|| staff.scope.as_str().to_owned());
+        staff.require_area(&area)?;
+        let waiting = self
+            .officer
+            .waiting(&area, u64::from(limit))
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::ListPendingDecisionsResponse {
+            pending: waiting.iter().map(pending_to_proto).collect(),
+        }))
+    }
+
+    async fn approve_decision(
+        &self,
+        request: Request<pb::ApproveDecisionRequest>,
+    ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        let staff = self.staff.require(&request, Action::Decide)?;
+        let request = request.get_ref();
+        let mut v = Violations::default();
+        let number = grpc::case_number("case_number", &request.case_number, &mut v);
+        let note = text("note", &request.note, &mut v);
+        v.into_result()?;
+        self.rule(&staff, &number, Ruling::Approve { note }).await
+    }
+
+    async fn deny_decision(
+        &self,
+        request: Request<pb::DenyDecisionRequest>,
+    ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        let staff = self.staff.require(&request, Action::Decide)?;
+        let request = request.get_ref();
+        let mut v = Violations::default();
+        let number = grpc::case_number("case_number", &request.case_number, &mut v);
+        let legal_basis = text("legal_basis", &request.legal_basis, &mut v);
+        if request.reasons.is_empty() || request.reasons.len() > MAX_REASONS {
+            v.add("reasons", format!("must give 1 to {MAX_REASONS} reasons"));
+        }
+        let reasons = request
+            .reasons
+            .iter()
+            .take(MAX_REASONS)
+            .enumerate()
+            .map(|(index, reason)| text(&format!("reasons[{index}]"), reason, &mut v))
+            .collect();
+        v.into_result()?;
+        let ruling = Ruling::Deny {
+            legal_basis,
+            reasons,
+        };
+        self.rule(&staff, &number, ruling).await
     }
 
     /// Idempotent: a reversed decision is returned as it is, whatever the new request says.
@@ -57,16 +134,18 @@ impl DecisionService for DecisionApi {
         &self,
         request: Request<pb::ReverseDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
-        // TODO(auth): any caller may reverse a decision; it should take an authenticated
-        // deciding officer, and the officer id should come from that identity.
+        let staff = self.staff.require(&request, Action::ReverseDecisions)?;
         let reversal = reversal(request.get_ref())?;
-        let txn = begin_write(&self.db).await.map_err(internal)?;
+        let txn = begin_write(self.db()).await.map_err(internal)?;
         let found = decision::Entity::find_by_id(reversal.case_number.clone())
             .one(&txn)
             .await
             .map_err(internal)?;
         let decision = found.ok_or_else(|| Status::not_found("this case has not been decided"))?;
-        if decision.outcome != "approved" {
+        if let Some(town) = &decision.town_code {
+            staff.require_area(town)?;
+        }
+        if decision.outcome != store::APPROVED {
             return Err(Status::failed_precondition(
                 "only an approval can be reversed; this case was denied",
             ));
@@ -79,28 +158,54 @@ impl DecisionService for DecisionApi {
         let mut active = decision.into_active_model();
         active.reversed_at = Set(Some(now));
         active.reversal_reason = Set(Some(reversal.reason.clone()));
-        active.reversed_by = Set(Some(reversal.officer_id.clone()));
+        active.reversed_by = Set(Some(staff.id.clone()));
         let reversed = active.update(&txn).await.map_err(internal)?;
         let event = DecisionReversed {
             case_number: reversal.case_number.clone(),
-            reason: reversal.reason,
-            officer_id: reversal.officer_id.clone(),
+            reason: reversal.reason.clone(),
+            officer_id: staff.id.clone(),
             reversed_at: now,
         };
-        self.outbox
+        let outbox = &self.officer.outbox;
+        outbox
             .enqueue(&txn, events::DECISION_REVERSED, &event.case_number, &event)
+            .await
+            .map_err(internal)?;
+        let entry = Entry::new(
+            &reversal.case_number,
+            &staff.id,
+            staff.role.code(),
+            "decision.reversed",
+        );
+        residence_audit::append(&txn, &entry.because(reversal.reason), now)
             .await
             .map_err(internal)?;
         txn.commit().await.map_err(internal)?;
 
-        self.relay.notify();
+        self.officer.relay.notify();
         // The reason stays out of the log: an officer may have written personal data in it.
         tracing::info!(
             case.number = %reversal.case_number,
-            officer.id = %reversal.officer_id,
+            officer.id = %staff.id,
             "approval reversed"
         );
         Ok(Response::new(to_response(reversed)))
+    }
+}
+
+impl DecisionApi {
+    fn db(&self) -> &DatabaseConnection {
+        &self.officer.db
+    }
+
+    async fn rule(
+        &self,
+        staff: &Staff,
+        case_number: &str,
+        ruling: Ruling,
+    ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        let made = self.officer.rule(staff, case_number, ruling).await?;
+        Ok(Response::new(to_response(made)))
     }
 }
 
@@ -108,33 +213,72 @@ impl DecisionService for DecisionApi {
 fn reversal(request: &pb::ReverseDecisionRequest) -> Result<Reversal, Status> {
     let mut v = Violations::default();
     let case_number = grpc::case_number("case_number", &request.case_number, &mut v);
-    let (min, max) = REASON_LENGTH;
-    let reason = validate::line(&request.reason, min, max).unwrap_or_else(|problem| {
-        v.add("reason", problem);
-        String::new()
-    });
-    let officer_id = validate::trim(&request.officer_id);
-    let well_formed = (1..=MAX_OFFICER_ID_LENGTH).contains(&officer_id.len())
-        && officer_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !well_formed {
-        v.add(
-            "officer_id",
-            format!("must be 1 to {MAX_OFFICER_ID_LENGTH} ascii letters, digits, `-` or `_`"),
-        );
-    }
+    let reason = text("reason", &request.reason, &mut v);
     v.into_result()?;
     Ok(Reversal {
         case_number,
         reason,
-        officer_id: officer_id.to_owned(),
     })
+}
+
+/// A checked line of text: 2 to 500 characters.
+fn text(field: &str, value: &str, v: &mut Violations) -> String {
+    let (min, max) = TEXT_LENGTH;
+    validate::line(value, min, max).unwrap_or_else(|problem| {
+        v.add(field, problem);
+        String::new()
+    })
+}
+
+/// An area argument: empty, or a 6-digit county or 9-digit town code.
+fn area_code(value: &str, v: &mut Violations) -> Option<String> {
+    let value = validate::trim(value);
+    if value.is_empty() {
+        return None;
+    }
+    match residence_staff::Scope::parse(value) {
+        Ok(scope) => Some(scope.as_str().to_owned()),
+        Err(error) => {
+            v.add("area_code", error.to_string());
+            None
+        }
+    }
+}
+
+/// The number of rows to list: 0 means the default, more than the maximum is refused.
+fn list_limit(requested: u32, v: &mut Violations) -> u32 {
+    if requested > MAX_LIST_LIMIT {
+        v.add(
+            "limit",
+            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
+        );
+    }
+    if requested == 0 {
+        DEFAULT_LIST_LIMIT
+    } else {
+        requested.min(MAX_LIST_LIMIT)
+    }
 }
 
 /// Times in events are whole seconds, so that every copy of them reads the same.
 fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(time.timestamp(), 0).unwrap_or(time)
+}
+
+fn pending_to_proto(waiting: &pending::Model) -> pb::PendingDecision {
+    let findings: Vec<Finding> = serde_json::from_str(&waiting.findings).unwrap_or_default();
+    pb::PendingDecision {
+        case_number: waiting.case_number.clone(),
+        town_code: waiting.town_code.clone(),
+        findings: findings
+            .into_iter()
+            .map(|f| pb::Finding {
+                code: f.code,
+                message: f.message,
+            })
+            .collect(),
+        referred_at: china_rfc3339(waiting.referred_at),
+    }
 }
 
 fn to_response(decision: decision::Model) -> pb::GetDecisionResponse {
@@ -143,8 +287,8 @@ fn to_response(decision: decision::Model) -> pb::GetDecisionResponse {
         .as_deref()
         .and_then(|text| serde_json::from_str(text).ok());
     let outcome = match decision.outcome.as_str() {
-        "approved" => pb::DecisionOutcome::Approved,
-        "denied" => pb::DecisionOutcome::Denied,
+        store::APPROVED => pb::DecisionOutcome::Approved,
+        store::DENIED => pb::DecisionOutcome::Denied,
         _ => pb::DecisionOutcome::Unspecified,
     };
     pb::GetDecisionResponse {
@@ -162,6 +306,7 @@ fn to_response(decision: decision::Model) -> pb::GetDecisionResponse {
         reversed_at: decision.reversed_at.map(china_rfc3339).unwrap_or_default(),
         reversal_reason: decision.reversal_reason.unwrap_or_default(),
         reversed_by: decision.reversed_by.unwrap_or_default(),
+        decided_by: decision.decided_by.unwrap_or_default(),
     }
 }
 
@@ -169,22 +314,21 @@ fn to_response(decision: decision::Model) -> pb::GetDecisionResponse {
 mod tests {
     use super::*;
 
-    fn request(case_number: &str, reason: &str, officer_id: &str) -> pb::ReverseDecisionRequest {
+    fn request(case_number: &str, reason: &str) -> pb::ReverseDecisionRequest {
         pb::ReverseDecisionRequest {
             case_number: case_number.to_owned(),
             reason: reason.to_owned(),
-            officer_id: officer_id.to_owned(),
         }
     }
 
     #[test]
     fn a_reversal_names_every_bad_field_at_once() {
-        let status = reversal(&request("", "x", "officer 7")).unwrap_err();
+        let status = reversal(&request("", "x")).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        for field in ["case_number", "reason", "officer_id"] {
+        for field in ["case_number", "reason"] {
             assert!(status.message().contains(field), "{}", status.message());
         }
-        let status = reversal(&request("", "材料\u{200B}不实", "o-7")).unwrap_err();
+        let status = reversal(&request("", "材料\u{200B}不实")).unwrap_err();
         assert!(status.message().contains("reason"), "{}", status.message());
     }
 
@@ -193,5 +337,17 @@ mod tests {
         let time = DateTime::parse_from_rfc3339("2026-12-05T08:00:00.987Z").unwrap();
         let cut = whole_seconds(time.with_timezone(&Utc));
         assert_eq!(cut.to_rfc3339(), "2026-12-05T08:00:00+00:00");
+    }
+
+    #[test]
+    fn list_arguments_are_checked() {
+        let mut v = Violations::default();
+        assert_eq!(area_code("", &mut v), None);
+        assert_eq!(list_limit(0, &mut v), DEFAULT_LIST_LIMIT);
+        assert!(v.is_empty());
+        area_code("西平县", &mut v);
+        list_limit(900, &mut v);
+        let message = v.into_result().unwrap_err().message().to_owned();
+        assert!(message.contains("area_code") && message.contains("limit"));
     }
 }

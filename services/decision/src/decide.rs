@@ -1,6 +1,7 @@
-//! The decision itself. Pure: the review and the service item in, approval or denial out.
+//! The decision itself. Pure: the application and the service item in, approval or denial
+//! out.
 
-use residence_events::{Endorsement, ReviewCompleted, ReviewOutcome, Timeliness};
+use residence_events::{Application, Endorsement, Timeliness};
 use residence_item::ServiceItem;
 use residence_rules::endorsement::{self, Outcome, PermitKind};
 
@@ -16,16 +17,21 @@ pub enum Decision {
     },
 }
 
-/// Decides a reviewed case. The endorsement's validity follows the rules: one year after the
-/// old anniversary when on time, one year after the application day when late (补办).
-pub fn decide(review: &ReviewCompleted, item: &ServiceItem) -> Decision {
-    if review.outcome == ReviewOutcome::Failed {
-        return deny(
-            item,
-            review.findings.iter().map(|f| f.message.clone()).collect(),
-        );
+/// Decides a case that passed review by the rules alone.
+pub fn decide(application: &Application, item: &ServiceItem) -> Decision {
+    match endorse(application, item) {
+        Ok(endorsement) => Decision::Approve(endorsement),
+        Err(reason) => Decision::Deny {
+            legal_basis: item.legal_basis.denial.clone(),
+            reasons: vec![reason],
+        },
     }
-    let application = &review.application;
+}
+
+/// The endorsement the rules give `application`, or why they give none. Its validity is one
+/// year after the old anniversary when on time, one year after the application day when late
+/// (补办). The deciding officer's approval of a referred case gets the same endorsement.
+pub fn endorse(application: &Application, item: &ServiceItem) -> Result<Endorsement, String> {
     let assessment = endorsement::assess(
         application.permit_valid_until,
         application.applied_on,
@@ -34,14 +40,12 @@ pub fn decide(review: &ReviewCompleted, item: &ServiceItem) -> Decision {
     let timeliness = match assessment.outcome {
         Outcome::OnTime => Timeliness::OnTime,
         Outcome::Late => Timeliness::Late,
-        Outcome::TooEarly | Outcome::Refused => {
-            return deny(item, vec!["申请不在签注期限内。".to_owned()]);
-        }
+        Outcome::TooEarly | Outcome::Refused => return Err("申请不在签注期限内。".to_owned()),
     };
     let Some(valid_until) = assessment.new_valid_until else {
-        return deny(item, vec!["无法计算签注后的有效期限。".to_owned()]);
+        return Err("无法计算签注后的有效期限。".to_owned());
     };
-    Decision::Approve(Endorsement {
+    Ok(Endorsement {
         residence_address: application.residence_address.clone(),
         valid_until,
         issuing_authority: item.implementing_body.issuing_authority.clone(),
@@ -51,19 +55,10 @@ pub fn decide(review: &ReviewCompleted, item: &ServiceItem) -> Decision {
     })
 }
 
-fn deny(item: &ServiceItem, reasons: Vec<String>) -> Decision {
-    Decision::Deny {
-        legal_basis: item.legal_basis.denial.clone(),
-        reasons,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, Utc};
-    use residence_events::{
-        Application, Channel, DeliveryMethod, DeliveryRequest, Finding, Holder,
-    };
+    use chrono::NaiveDate;
+    use residence_events::{Channel, DeliveryMethod, DeliveryRequest, Holder};
 
     use super::*;
 
@@ -75,41 +70,31 @@ mod tests {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
     }
 
-    fn review(valid_until: &str, applied_on: &str, findings: Vec<Finding>) -> ReviewCompleted {
-        let outcome = if findings.is_empty() {
-            ReviewOutcome::Passed
-        } else {
-            ReviewOutcome::Failed
-        };
-        ReviewCompleted {
-            application: Application {
-                case_number: "C-1".into(),
-                channel: Channel::Window,
-                holder: Holder {
-                    name: "测试人".into(),
-                    id_number: "411721199001011237".into(),
-                    phone: "13800000000".into(),
-                },
-                permit_valid_until: date(valid_until),
-                applied_on: date(applied_on),
-                timeliness: Timeliness::OnTime,
-                residence_address: "河南省驻马店市西平县五沟营镇东街1号".into(),
-                address_change: None,
-                delivery: DeliveryRequest {
-                    method: DeliveryMethod::Pickup,
-                    recipient: None,
-                },
-                agent: None,
+    fn application(valid_until: &str, applied_on: &str) -> Application {
+        Application {
+            case_number: "C-1".into(),
+            channel: Channel::Window,
+            holder: Holder {
+                name: "测试人".into(),
+                id_number: "411721199001011237".into(),
+                phone: "13800000000".into(),
             },
-            outcome,
-            findings,
-            reviewed_at: Utc::now(),
+            permit_valid_until: date(valid_until),
+            applied_on: date(applied_on),
+            timeliness: Timeliness::OnTime,
+            residence_address: "河南省驻马店市西平县五沟营镇东街1号".into(),
+            address_change: None,
+            delivery: DeliveryRequest {
+                method: DeliveryMethod::Pickup,
+                recipient: None,
+            },
+            agent: None,
         }
     }
 
     #[test]
     fn on_time_adds_a_year_to_the_old_anniversary() {
-        let Decision::Approve(e) = decide(&review("2026-03-10", "2026-02-10", vec![]), &item())
+        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-02-10"), &item())
         else {
             panic!("expected approval");
         };
@@ -120,7 +105,7 @@ mod tests {
 
     #[test]
     fn late_restarts_from_the_application_day() {
-        let Decision::Approve(e) = decide(&review("2026-03-10", "2026-05-20", vec![]), &item())
+        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-05-20"), &item())
         else {
             panic!("expected approval");
         };
@@ -129,12 +114,8 @@ mod tests {
     }
 
     #[test]
-    fn failed_review_is_denied_with_the_legal_basis() {
-        let finding = Finding {
-            code: "address_outside_jurisdiction".into(),
-            message: "x".into(),
-        };
-        let decision = decide(&review("2026-03-10", "2026-02-10", vec![finding]), &item());
+    fn too_early_is_denied_with_the_legal_basis() {
+        let decision = decide(&application("2026-06-10", "2026-02-10"), &item());
         let Decision::Deny {
             legal_basis,
             reasons,
@@ -143,6 +124,7 @@ mod tests {
             panic!("expected denial")
         };
         assert!(legal_basis.contains("居住证暂行条例"));
-        assert_eq!(reasons, vec!["x".to_owned()]);
+        assert_eq!(reasons, vec!["申请不在签注期限内。".to_owned()]);
+        assert!(endorse(&application("2026-06-10", "2026-02-10"), &item()).is_err());
     }
 }

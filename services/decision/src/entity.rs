@@ -1,4 +1,4 @@
-//! Decision's table.
+//! Decision's tables.
 
 /// The decision on one reviewed case.
 pub mod decision {
@@ -28,10 +28,53 @@ pub mod decision {
         pub reversal_reason: Option<String>,
         /// The officer who reversed it.
         pub reversed_by: Option<String>,
+        /// The deciding officer's staff id; `None` when the rules decided alone.
+        pub decided_by: Option<String>,
+        /// The town whose staff work the case; `None` for decisions made before towns.
+        pub town_code: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A case a reviewer referred with findings, waiting for the deciding officer.
+pub mod pending {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pending_decisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub case_number: String,
+        /// 9-digit division code of the town whose staff work the case.
+        #[sea_orm(indexed)]
+        pub town_code: String,
+        /// `pending` until the officer decides, then `decided`.
+        #[sea_orm(indexed)]
+        pub state: String,
+        /// The application as review passed it on (JSON). Holds personal data.
+        #[sea_orm(column_type = "Text")]
+        pub application: String,
+        /// JSON array of the reviewer's findings.
+        #[sea_orm(column_type = "Text")]
+        pub findings: String,
+        pub referred_at: DateTimeUtc,
+        pub decided_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// States of a [`pending`] row.
+pub mod pending_state {
+    /// Waiting for the officer.
+    pub const PENDING: &str = "pending";
+    /// Decided by the officer.
+    pub const DECIDED: &str = "decided";
 }

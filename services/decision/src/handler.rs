@@ -1,23 +1,27 @@
-//! Decides reviewed cases as they arrive.
+//! Decides reviewed cases as they arrive: a case that passed review by the rules at once, a
+//! case referred with findings by waiting for the deciding officer.
 
 use std::sync::Arc;
 
 use chrono::Utc;
+use residence_audit::Entry;
 use residence_eventing::db::begin_write;
 use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle, consumer};
-use residence_events::{self as events, DecisionApproved, DecisionDenied, ReviewCompleted};
+use residence_events::{self as events, ReviewCompleted, ReviewOutcome};
 use residence_item::ServiceItem;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set};
 
-use crate::decide::{Decision, decide};
-use crate::entity::decision;
+use crate::decide::decide;
+use crate::entity::{decision, pending, pending_state};
+use crate::store::{self, to_json};
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "decision-reviewed-cases";
 /// Subjects consumed.
 pub const SUBJECTS: &[&str] = &[events::REVIEW_COMPLETED.subject];
 
-/// Decides on `residence.v1.review.completed`. Idempotent: one decision per case.
+/// Decides on `residence.v1.review.completed`. Idempotent: one decision, or one wait for the
+/// officer, per case.
 #[derive(Debug)]
 pub struct DecisionHandler {
     pub db: DatabaseConnection,
@@ -42,7 +46,7 @@ impl Handler for DecisionHandler {
 impl DecisionHandler {
     async fn decide(&self, event: &Incoming, review: ReviewCompleted) -> Result<Outcome, DbErr> {
         let case_number = review.application.case_number.clone();
-        let decision = decide(&review, &self.item);
+        let town = self.item.town_for(&review.application.residence_address);
         let now = Utc::now();
 
         let txn = begin_write(&self.db).await?;
@@ -50,55 +54,49 @@ impl DecisionHandler {
             .one(&txn)
             .await?
             .is_some();
-        if !consumer::claim(&txn, CONSUMER, &event.id).await? || already_decided {
+        let already_waiting = pending::Entity::find_by_id(case_number.clone())
+            .one(&txn)
+            .await?
+            .is_some();
+        let first = consumer::claim(&txn, CONSUMER, &event.id).await?;
+        if !first || already_decided || already_waiting {
             txn.commit().await?;
             return Ok(Outcome::Done);
         }
-        let outcome = match decision {
-            Decision::Approve(endorsement) => {
-                record(
-                    &txn,
-                    &case_number,
-                    "approved",
-                    Some(&endorsement),
-                    None,
-                    &[],
-                    now,
-                )
-                .await?;
-                let approved = DecisionApproved {
-                    application: review.application,
-                    endorsement,
-                    decided_at: now,
-                };
-                self.outbox
-                    .enqueue(&txn, events::DECISION_APPROVED, &case_number, &approved)
-                    .await?;
-                "approved"
+
+        let outcome = if review.outcome == ReviewOutcome::Failed {
+            // Referred with findings: the deciding officer decides.
+            pending::ActiveModel {
+                case_number: Set(case_number.clone()),
+                town_code: Set(town.code.clone()),
+                state: Set(pending_state::PENDING.to_owned()),
+                application: Set(to_json(&review.application)?),
+                findings: Set(to_json(&review.findings)?),
+                referred_at: Set(now),
+                decided_at: Set(None),
             }
-            Decision::Deny {
-                legal_basis,
-                reasons,
-            } => {
-                record(
-                    &txn,
-                    &case_number,
-                    "denied",
-                    None,
-                    Some(&legal_basis),
-                    &reasons,
-                    now,
-                )
-                .await?;
-                let denied = DecisionDenied {
-                    case_number: case_number.clone(),
-                    legal_basis,
-                    reasons,
-                    decided_at: now,
-                };
-                self.outbox
-                    .enqueue(&txn, events::DECISION_DENIED, &case_number, &denied)
-                    .await?;
+            .insert(&txn)
+            .await?;
+            let codes: Vec<&str> = review.findings.iter().map(|f| f.code.as_str()).collect();
+            let waiting = Entry::system(&case_number, "decision", "decision.awaiting_officer")
+                .because(codes.join(", "));
+            residence_audit::append(&txn, &waiting, now).await?;
+            "awaiting officer"
+        } else {
+            let decision = decide(&review.application, &self.item);
+            let decided = store::Decided {
+                application: review.application,
+                decision,
+                decided_by: None,
+                town_code: town.code.clone(),
+            };
+            let recorded = store::record(&txn, &self.outbox, decided, now).await?;
+            let entry = Entry::system(&case_number, "decision", store::audit_code(&recorded));
+            let reason = recorded.legal_basis.clone().unwrap_or_default();
+            residence_audit::append(&txn, &entry.because(reason), now).await?;
+            if recorded.outcome == store::APPROVED {
+                "approved"
+            } else {
                 "denied"
             }
         };
@@ -107,29 +105,4 @@ impl DecisionHandler {
         tracing::info!(case.number = %case_number, outcome, "case decided");
         Ok(Outcome::Done)
     }
-}
-
-async fn record<C: sea_orm::ConnectionTrait>(
-    txn: &C,
-    case_number: &str,
-    outcome: &str,
-    endorsement: Option<&events::Endorsement>,
-    legal_basis: Option<&str>,
-    reasons: &[String],
-    now: chrono::DateTime<Utc>,
-) -> Result<(), DbErr> {
-    decision::ActiveModel {
-        case_number: Set(case_number.to_owned()),
-        outcome: Set(outcome.to_owned()),
-        endorsement: Set(endorsement.map(|e| serde_json::to_string(e).unwrap_or_default())),
-        legal_basis: Set(legal_basis.map(str::to_owned)),
-        reasons: Set(serde_json::to_string(reasons).unwrap_or_else(|_| "[]".into())),
-        decided_at: Set(now),
-        reversed_at: Set(None),
-        reversal_reason: Set(None),
-        reversed_by: Set(None),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
 }

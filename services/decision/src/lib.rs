@@ -1,17 +1,21 @@
 //! 决定: the decision service approves a reviewed case and computes the endorsement (new
-//! validity, residence address, issuing authority), or denies it with the legal basis.
+//! validity, residence address, issuing authority), or denies it with the legal basis. Cases
+//! that passed review are decided by the rules at once; cases a reviewer referred with
+//! findings wait for the deciding officer.
 
 pub mod api;
 pub mod decide;
 pub mod entity;
 pub mod handler;
 pub mod migration;
+pub mod store;
 
 use std::sync::Arc;
 
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::decision_service_server::DecisionServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_staff::StaffArgs;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50053;
@@ -22,12 +26,18 @@ pub const DEFAULT_PORT: u16 = 50053;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub staff: StaffArgs,
 }
 
 /// Runs the service until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
+    let staff = args
+        .staff
+        .load(&args.common.data_dir, &item.implementing_body.region_code)?;
 
     let mut service =
         Service::start::<migration::Migrator>("decision", &args.common, DEFAULT_PORT).await?;
@@ -36,14 +46,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         db: service.db().clone(),
         outbox: service.outbox(),
         relay: service.relay(),
-        item,
+        item: Arc::clone(&item),
     };
     service.consume(spec, handler);
 
     let api = api::DecisionApi {
-        db: service.db().clone(),
-        outbox: service.outbox(),
-        relay: service.relay(),
+        officer: store::Officer {
+            db: service.db().clone(),
+            outbox: service.outbox(),
+            relay: service.relay(),
+            item,
+        },
+        staff,
     };
     tracing::info!(addr = %service.local_addr(), "decision serving");
     service.serve(DecisionServiceServer::new(api)).await

@@ -1,10 +1,11 @@
 //! Decision's schema.
 
+use residence_audit::CreateAuditRecords;
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
 use sea_orm::EntityName;
 use sea_orm_migration::prelude::*;
 
-use crate::entity::decision;
+use crate::entity::{decision, pending};
 
 /// Runs decision's migrations in order.
 #[derive(Debug)]
@@ -17,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxAndInbox),
             Box::new(CreateDecisions),
             Box::new(AddReversals),
+            Box::new(CreateAuditRecords),
+            Box::new(AddOfficerDecisions),
         ]
     }
 }
@@ -63,21 +66,56 @@ impl MigrationTrait for AddReversals {
                 .null()
                 .to_owned(),
         ];
-        for mut column in columns {
-            // A database made after this change got the column with its table.
-            let name = column.get_column_name();
-            if manager
-                .has_column(decision::Entity.table_name(), &name)
-                .await?
-            {
-                continue;
-            }
-            let alter = Table::alter()
-                .table(decision::Entity)
-                .add_column(&mut column)
-                .to_owned();
-            manager.alter_table(alter).await?;
-        }
-        Ok(())
+        add_missing_columns(manager, columns).await
     }
+}
+
+/// The deciding officer's queue of referred cases, and who decided and for which town.
+struct AddOfficerDecisions;
+
+impl MigrationName for AddOfficerDecisions {
+    fn name(&self) -> &str {
+        "m20261220_000005_add_officer_decisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddOfficerDecisions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table_for(manager, pending::Entity).await?;
+        let columns = [
+            ColumnDef::new(decision::Column::DecidedBy)
+                .string()
+                .null()
+                .to_owned(),
+            ColumnDef::new(decision::Column::TownCode)
+                .string()
+                .null()
+                .to_owned(),
+        ];
+        add_missing_columns(manager, columns).await
+    }
+}
+
+/// Adds each of `columns` to decisions, one statement each (SQLite alters one column at a
+/// time), skipping those a newer database got with its table.
+async fn add_missing_columns(
+    manager: &SchemaManager<'_>,
+    columns: impl IntoIterator<Item = ColumnDef>,
+) -> Result<(), DbErr> {
+    for mut column in columns {
+        let name = column.get_column_name();
+        if manager
+            .has_column(decision::Entity.table_name(), &name)
+            .await?
+        {
+            continue;
+        }
+        let alter = Table::alter()
+            .table(decision::Entity)
+            .add_column(&mut column)
+            .to_owned();
+        manager.alter_table(alter).await?;
+    }
+    Ok(())
 }

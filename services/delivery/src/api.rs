@@ -7,6 +7,7 @@ use residence_proto::v1::{self as pb, delivery_service_server::DeliveryService};
 use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::china_rfc3339;
 use residence_runtime::validate;
+use residence_staff::{Action, StaffAuth};
 use tonic::{Request, Response, Status};
 
 use crate::entity::delivery;
@@ -25,6 +26,7 @@ const MAX_CLERK_ID_LENGTH: usize = 64;
 pub struct DeliveryApi {
     pub store: Store,
     pub relay: RelayHandle,
+    pub staff: StaffAuth,
 }
 
 #[tonic::async_trait]
@@ -33,6 +35,7 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::GetDeliveryRequest>,
     ) -> Result<Response<pb::GetDeliveryResponse>, Status> {
+        self.staff.require(&request, Action::ReadDeliveries)?;
         let mut v = Violations::default();
         let number = grpc::case_number("case_number", &request.get_ref().case_number, &mut v);
         v.into_result()?;
@@ -49,10 +52,11 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::RecordCollectionRequest>,
     ) -> Result<Response<pb::GetDeliveryResponse>, Status> {
+        let staff = self.staff.require(&request, Action::RecordCollections)?;
         let collection = collection(request.get_ref())?;
         let collected = self
             .store
-            .record_collection(&collection, Utc::now())
+            .record_collection(&collection, &staff, Utc::now())
             .await
             .map_err(internal)?;
         let delivery = match collected {
@@ -81,6 +85,7 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::ListAwaitingCollectionRequest>,
     ) -> Result<Response<pb::ListAwaitingCollectionResponse>, Status> {
+        self.staff.require(&request, Action::ReadDeliveries)?;
         let limit = list_limit(request.get_ref().limit)?;
         let case_numbers = self
             .store

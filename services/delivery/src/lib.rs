@@ -13,6 +13,7 @@ pub mod store;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::delivery_service_server::DeliveryServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_staff::StaffArgs;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50054;
@@ -23,6 +24,9 @@ pub const DEFAULT_PORT: u16 = 50054;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub staff: StaffArgs,
 }
 
 /// Runs the service until SIGTERM.
@@ -30,6 +34,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = args.common.load_item()?;
     let offers_courier = item.offers_courier();
+    let staff = args
+        .staff
+        .load(&args.common.data_dir, &item.implementing_body.region_code)?;
 
     let mut service =
         Service::start::<migration::Migrator>("delivery", &args.common, DEFAULT_PORT).await?;
@@ -60,6 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let api = api::DeliveryApi {
         store,
         relay: service.relay(),
+        staff,
     };
     tracing::info!(addr = %service.local_addr(), offers_courier, "delivery serving");
     service.serve(DeliveryServiceServer::new(api)).await

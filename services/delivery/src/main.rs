@@ -1,10 +1,10 @@
 //! The delivery service process.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = residence_delivery::Args::parse();
+    // Defaults, then the configuration file, the environment and the flags, checked before
+    // anything is opened or bound.
+    let args = residence_runtime::config_file::parse::<residence_delivery::Args>("delivery");
     let _telemetry = residence_runtime::telemetry::init("delivery", args.common.log_format)?;
     residence_delivery::run(args).await
 }

@@ -1,5 +1,6 @@
 //! Delivery's schema.
 
+use residence_audit::CreateAuditRecords;
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
 use sea_orm_migration::prelude::*;
 
@@ -12,7 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOutboxAndInbox), Box::new(CreateDeliveries)]
+        vec![
+            Box::new(CreateOutboxAndInbox),
+            Box::new(CreateDeliveries),
+            Box::new(CreateAuditRecords),
+        ]
     }
 }
 

@@ -2,6 +2,7 @@
 //! its event in one transaction.
 
 use chrono::{DateTime, Utc};
+use residence_audit::Entry;
 use residence_eventing::OutboxWriter;
 use residence_eventing::db::begin_write;
 use residence_events::{self as events, DeliveryCompleted, DeliveryOutcome};
@@ -64,11 +65,13 @@ impl Store {
         Ok(rows.into_iter().map(|row| row.case_number).collect())
     }
 
-    /// Records that a permit waiting at the window was collected, and completes the delivery.
-    /// Idempotent: a collected delivery is returned unchanged.
+    /// Records that a permit waiting at the window was collected, and completes the delivery;
+    /// `recorded_by` goes into the case's audit trail with it. Idempotent: a collected
+    /// delivery is returned unchanged.
     pub async fn record_collection(
         &self,
         collection: &Collection,
+        recorded_by: &residence_staff::Staff,
         now: DateTime<Utc>,
     ) -> Result<Collected, DbErr> {
         let txn = begin_write(&self.db).await?;
@@ -104,6 +107,13 @@ impl Store {
         self.outbox
             .enqueue(&txn, events::DELIVERY_COMPLETED, case_number, &completed)
             .await?;
+        let role = recorded_by.role.code();
+        let entry = Entry::new(case_number, &recorded_by.id, role, "delivery.collected")
+            .because(format!(
+                "collected by the {} at {}",
+                collection.collected_by, collection.clerk_id
+            ));
+        residence_audit::append(&txn, &entry, now).await?;
         let model = delivery::Entity::find_by_id(case_number.clone())
             .one(&txn)
             .await?

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use residence_audit::Entry;
 use residence_license::identifier::Identifier;
 use residence_license::qr::QrClaims;
 use residence_license::verify::{self, DocumentError};
@@ -13,6 +14,7 @@ use residence_proto::v1::{self as pb, elicense_service_server::ElicenseService};
 use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::china_rfc3339;
 use residence_runtime::validate;
+use residence_staff::{Action, Staff, StaffAuth};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tonic::{Request, Response, Status};
 
@@ -39,6 +41,8 @@ pub struct ElicenseApi {
     /// The public halves of the signing keys: what records and presented licenses are
     /// checked with.
     pub keys: Arc<PublicKeys>,
+    /// Checks the tokens of staff calls, and names staff who check a license.
+    pub staff: StaffAuth,
 }
 
 #[tonic::async_trait]
@@ -47,6 +51,7 @@ impl ElicenseService for ElicenseApi {
         &self,
         request: Request<pb::VerifyLicenseRequest>,
     ) -> Result<Response<pb::VerifyLicenseResponse>, Status> {
+        let checker = self.staff.optional(&request, Action::ReadCase)?;
         let identifier = identifier_argument(&request.into_inner().identifier)?;
         if let Err(problem) = Identifier::parse(&identifier) {
             let problem = format!("identifier: {problem}");
@@ -56,6 +61,7 @@ impl ElicenseService for ElicenseApi {
             Some(license) => self.describe(&license, Vec::new()).await?,
             None => not_issued_here(identifier, true),
         };
+        self.record_check(checker.as_ref(), &response).await?;
         Ok(Response::new(response))
     }
 
@@ -63,10 +69,12 @@ impl ElicenseService for ElicenseApi {
         &self,
         request: Request<pb::VerifyLicenseDocumentRequest>,
     ) -> Result<Response<pb::VerifyLicenseResponse>, Status> {
+        let checker = self.staff.optional(&request, Action::ReadCase)?;
         let response = match document_argument(request.into_inner().document)? {
             Document::LicenseJson(json) => self.verify_document(&json).await?,
             Document::QrPayload(text) => self.verify_qr(&text).await?,
         };
+        self.record_check(checker.as_ref(), &response).await?;
         Ok(Response::new(response))
     }
 
@@ -75,6 +83,7 @@ impl ElicenseService for ElicenseApi {
         &self,
         request: Request<pb::GetLicenseByCaseRequest>,
     ) -> Result<Response<pb::VerifyLicenseResponse>, Status> {
+        let staff = self.staff.require(&request, Action::ReadLicenses)?;
         let mut v = Violations::default();
         let case_number =
             grpc::case_number("case_number", &request.into_inner().case_number, &mut v);
@@ -86,6 +95,11 @@ impl ElicenseService for ElicenseApi {
             .map_err(internal)?;
         let license =
             found.ok_or_else(|| Status::not_found("no license has been issued for this case"))?;
+        let read = Entry::new(&case_number, &staff.id, staff.role.code(), "license.read")
+            .because(format!("license {} shown, holder masked", license.identifier));
+        residence_audit::record(&self.db, &read)
+            .await
+            .map_err(internal)?;
         Ok(Response::new(self.describe(&license, Vec::new()).await?))
     }
 
@@ -116,6 +130,7 @@ impl ElicenseService for ElicenseApi {
         &self,
         request: Request<pb::ListPlatformProblemsRequest>,
     ) -> Result<Response<pb::ListPlatformProblemsResponse>, Status> {
+        let staff = self.staff.require(&request, Action::ReadPlatformProblems)?;
         let limit = list_limit(request.into_inner().limit)?;
         let states = [message_state::REJECTED, message_state::UNACKNOWLEDGED];
         let rows = platform_message::Entity::find()
@@ -125,12 +140,46 @@ impl ElicenseService for ElicenseApi {
             .all(&self.db)
             .await
             .map_err(internal)?;
+        // A platform's reason may quote the holder's data: each listed case records the read.
+        let cases: std::collections::BTreeSet<&str> =
+            rows.iter().map(|row| row.case_number.as_str()).collect();
+        for case_number in cases {
+            let read = Entry::new(case_number, &staff.id, staff.role.code(), "license.problems_read")
+                .because("platform problems listed with their reasons");
+            residence_audit::record(&self.db, &read)
+                .await
+                .map_err(internal)?;
+        }
         let problems = rows.into_iter().map(to_problem).collect();
         Ok(Response::new(pb::ListPlatformProblemsResponse { problems }))
     }
 }
 
 impl ElicenseApi {
+    /// Records in the license's case that someone checked it: the masked holder data was
+    /// shown. A check that found no license on record names no case and records nothing.
+    async fn record_check(
+        &self,
+        checker: Option<&Staff>,
+        response: &pb::VerifyLicenseResponse,
+    ) -> Result<(), Status> {
+        if response.case_number.is_empty() {
+            return Ok(());
+        }
+        let (actor, role) = match checker {
+            Some(staff) => (staff.id.as_str(), staff.role.code()),
+            None => (residence_audit::PUBLIC, residence_audit::PUBLIC),
+        };
+        let checked = Entry::new(&response.case_number, actor, role, "license.verified")
+            .because(format!(
+                "license {} checked, holder masked; valid {}",
+                response.identifier, response.valid
+            ));
+        residence_audit::record(&self.db, &checked)
+            .await
+            .map_err(internal)
+    }
+
     async fn find(&self, identifier: &str) -> Result<Option<license::Model>, Status> {
         license::Entity::find_by_id(identifier.to_owned())
             .one(&self.db)

@@ -48,6 +48,9 @@ pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
 
+    #[command(flatten)]
+    pub staff: residence_staff::StaffArgs,
+
     /// 证照类型代码: the license type code the county's e-license platform assigned to the
     /// residence permit (digits and capital letters). The default is a placeholder; set the
     /// assigned code before issuing real licenses.
@@ -147,6 +150,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let signing_keys = Arc::new(keys::load(&args.key_settings()?)?);
+    let staff = args
+        .staff
+        .load(&args.common.data_dir, &item.implementing_body.region_code)?;
     let ack_policy = args.ack_policy();
 
     let mut service =
@@ -196,6 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let api = api::ElicenseApi {
         db: service.db().clone(),
         keys: Arc::new(signing_keys.public_keys()),
+        staff,
     };
     tracing::info!(addr = %service.local_addr(), "elicense serving");
     service.serve(ElicenseServiceServer::new(api)).await

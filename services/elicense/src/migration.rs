@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOutboxAndInbox),
             Box::new(CreateLicenses),
             Box::new(SignAndTrackLicenses),
+            Box::new(residence_audit::CreateAuditRecords),
         ]
     }
 }

@@ -75,10 +75,8 @@ pub async fn start<C: ConnectionTrait>(
     legal_due.ok_or_else(|| DbErr::Custom("no legal time limit".to_owned()))
 }
 
-/// Pauses a case's running clocks on `on`: the case now waits on the applicant.
-// TODO(review): only a reviewer returning an accepted case for supplement makes it wait on the
-// applicant after acceptance; that manual review queue does not exist yet, so nothing but the
-// tests calls `pause` and `resume` so far.
+/// Pauses a case's running clocks on `on`: a reviewer returned the case for supplement, and
+/// it waits on the applicant.
 pub async fn pause<C: ConnectionTrait>(
     txn: &C,
     case_number: &str,
@@ -98,8 +96,9 @@ pub async fn pause<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Resumes a case's paused clocks on `on` with the days left, and moves their deadlines.
-/// Returns the new legal due date, if the case had a paused legal clock.
+/// Resumes a case's paused clocks on `on` with the days left, and moves their deadlines: the
+/// applicant answered the reviewer's notice. Returns the new legal due date, if the case had a
+/// paused legal clock.
 pub async fn resume<C: ConnectionTrait>(
     txn: &C,
     case_number: &str,

@@ -7,6 +7,7 @@ pub mod api;
 pub mod case_number;
 pub mod clock;
 pub mod entity;
+pub mod metrics;
 pub mod migration;
 pub mod progress;
 pub mod request;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::intake_service_server::IntakeServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_staff::StaffArgs;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50051;
@@ -31,6 +33,9 @@ pub const DEFAULT_PORT: u16 = 50051;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub staff: StaffArgs,
 
     /// File holding the secret that derives applicants' access codes; created on first start.
     /// Every intake replica must read the same file.
@@ -66,6 +71,16 @@ pub struct Args {
     )]
     pub stage_budget_secs: u32,
 
+    /// Seconds a case may wait on a person (a reviewer, the deciding officer) before the
+    /// same happens: a reviewer's answer the broker lost shows up after this.
+    #[arg(
+        long,
+        env = "RESIDENCE_STAFF_BUDGET_SECS",
+        default_value_t = 86_400,
+        value_parser = clap::value_parser!(u32).range(1..=2_592_000)
+    )]
+    pub staff_budget_secs: u32,
+
     /// Seconds a case may wait with the courier before the same happens.
     #[arg(
         long,
@@ -85,6 +100,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.common.data_dir.join("intake-access-code.key"));
     let access = Arc::new(access::AccessCodes::from_key_file(&key_file)?);
+    let staff = args
+        .staff
+        .load(&args.common.data_dir, &item.implementing_body.region_code)?;
 
     let mut service =
         Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
@@ -92,6 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let progress_handler = progress::ProgressHandler {
         db: service.db().clone(),
         item: Arc::clone(&item),
+        calendar: service.calendar(),
     };
     service.consume(progress, progress_handler);
 
@@ -113,12 +132,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         budgets: sweeper::Budgets {
             stage: chrono::TimeDelta::seconds(i64::from(args.stage_budget_secs)),
             courier: chrono::TimeDelta::seconds(i64::from(args.courier_budget_secs)),
+            staff: chrono::TimeDelta::seconds(i64::from(args.staff_budget_secs)),
         },
     };
     // Often enough that a stuck case waits little more than its budget.
     let sweep_every =
         std::time::Duration::from_secs(u64::from(args.stage_budget_secs / 4).clamp(1, 30));
     service.spawn(|shutdown| sweeper.run(sweep_every, shutdown));
+    let db = service.db().clone();
+    service.spawn(|shutdown| metrics::run(db, shutdown));
 
     let store = store::Store {
         db: service.db().clone(),
@@ -132,6 +154,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         access,
         relay: service.relay(),
         now: residence_runtime::time::TimeSource::system(),
+        staff,
     };
     tracing::info!(addr = %service.local_addr(), "intake serving");
     service.serve(IntakeServiceServer::new(api)).await

@@ -1,10 +1,10 @@
 //! The intake service process.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = residence_intake::Args::parse();
+    // Defaults, then the configuration file, the environment and the flags, checked before
+    // anything is opened or bound.
+    let args = residence_runtime::config_file::parse::<residence_intake::Args>("intake");
     let _telemetry = residence_runtime::telemetry::init("intake", args.common.log_format)?;
     residence_intake::run(args).await
 }

@@ -1,5 +1,6 @@
 //! Intake's schema.
 
+use residence_audit::CreateAuditRecords;
 use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
 use sea_orm_migration::prelude::*;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateCases),
             Box::new(CreateClocks),
             Box::new(CreateCaseResends),
+            Box::new(CreateAuditRecords),
         ]
     }
 }

@@ -4,21 +4,25 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use residence_audit::Entry;
 use residence_eventing::db::begin_write;
 use residence_eventing::{Handler, Incoming, Outcome};
-use residence_events::{self as events, DeliveryMethod, DeliveryOutcome};
+use residence_events::{self as events, DeliveryMethod, DeliveryOutcome, ReasonItem};
 use residence_item::ServiceItem;
+use residence_runtime::SharedCalendar;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
 
 use crate::entity::case;
 use crate::status;
-use crate::store::add_step_with_note;
+use crate::store::{add_step_with_note, to_json};
 
 /// Durable consumer name.
 pub const CONSUMER: &str = "intake-case-progress";
 
 /// Subjects this consumer follows.
 pub const SUBJECTS: &[&str] = &[
+    events::REVIEW_QUEUED.subject,
+    events::REVIEW_SUPPLEMENT_REQUESTED.subject,
     events::REVIEW_COMPLETED.subject,
     events::DECISION_APPROVED.subject,
     events::DECISION_DENIED.subject,
@@ -40,6 +44,9 @@ struct Change {
     note: Option<String>,
     /// The case was decided: its time-limit clocks stop.
     decided: bool,
+    /// A reviewer returned the case for supplement with this notice: it waits on the
+    /// applicant, and its time-limit clocks stand still.
+    returned: Option<Vec<ReasonItem>>,
 }
 
 /// Applies progress events to cases. Idempotent: each event is claimed in the inbox.
@@ -48,6 +55,8 @@ pub struct ProgressHandler {
     pub db: DatabaseConnection,
     /// The service item, for the names of the logistics partners.
     pub item: Arc<ServiceItem>,
+    /// The holiday calendar, for the working days a paused clock has used.
+    pub calendar: SharedCalendar,
 }
 
 impl Handler for ProgressHandler {
@@ -82,7 +91,10 @@ impl ProgressHandler {
             return Ok(Outcome::Poison(format!("no case {case_number} in intake")));
         };
         let now = Utc::now();
-        let new_status = change.status.filter(|next| may_move(&case.status, next));
+        let returned = change.returned.is_some();
+        let new_status = change
+            .status
+            .filter(|next| may_move(&case.status, next) || (returned && may_return(&case.status)));
         let mut active = case.into_active_model();
         active.updated_at = Set(now);
         if let Some(next) = new_status {
@@ -101,10 +113,23 @@ impl ProgressHandler {
         if let Some(identifier) = change.license_identifier {
             active.license_identifier = Set(Some(identifier));
         }
+        let paused = new_status.and(change.returned.as_ref());
+        if let Some(notice) = paused {
+            // Tracking shows the reviewer's notice as the case's reasons.
+            active.reasons = Set(to_json(notice)?);
+        }
         active.update(&txn).await?;
         if change.decided {
             // The time limits run to the decision; delivery is not counted.
             crate::clock::stop(&txn, case_number, now).await?;
+        }
+        if paused.is_some() {
+            let today = residence_runtime::time::china_date(now);
+            let calendar = self.calendar.current();
+            crate::clock::pause(&txn, case_number, &calendar, today, now).await?;
+            let entry = Entry::system(case_number, "intake", "case.clock_paused")
+                .because("returned by review for supplement; waiting on the applicant");
+            residence_audit::append(&txn, &entry, now).await?;
         }
         if let Some(next) = new_status {
             let note = change.note.as_deref().unwrap_or(status::note(next));
@@ -118,13 +143,20 @@ impl ProgressHandler {
     }
 }
 
-/// Whether a case may move from `current` to `next`. Final cases never move; otherwise moves
-/// go forward only, except that a failed courier delivery goes back to the window.
+/// Whether a case may move from `current` to `next`. Final cases never move, nor do cases
+/// waiting for the applicant's materials: only the applicant's answer moves those. Otherwise
+/// moves go forward only, except that a failed courier delivery goes back to the window.
 fn may_move(current: &str, next: &str) -> bool {
-    if status::is_final(current) || current == next {
+    if status::is_final(current) || current == next || current == status::SUPPLEMENT_REQUIRED {
         return false;
     }
     rank(next) > rank(current) || (current == status::SHIPPED && next == status::READY_FOR_PICKUP)
+}
+
+/// Whether a reviewer's return for supplement may take a case in `current` back to the
+/// applicant: only while it is under review.
+fn may_return(current: &str) -> bool {
+    matches!(current, status::ACCEPTED | status::IN_MANUAL_REVIEW)
 }
 
 fn rank(status: &str) -> u8 {
@@ -132,25 +164,45 @@ fn rank(status: &str) -> u8 {
         status::RECEIVED => 0,
         status::SUPPLEMENT_REQUIRED => 1,
         status::ACCEPTED => 2,
-        status::REVIEWED => 3,
-        status::APPROVED => 4,
-        status::READY_FOR_PICKUP => 5,
-        status::SHIPPED => 6,
+        status::IN_MANUAL_REVIEW => 3,
+        status::REVIEWED => 4,
+        status::AWAITING_DECISION => 5,
+        status::APPROVED => 6,
+        status::READY_FOR_PICKUP => 7,
+        status::SHIPPED => 8,
         _ => 9,
     }
 }
 
 fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outcome> {
     let subject = event.subject.as_str();
-    let decoded = if subject == events::REVIEW_COMPLETED.subject {
+    let decoded = if subject == events::REVIEW_QUEUED.subject {
+        let e: events::ReviewQueued = event.json()?;
+        let change = Change {
+            status: Some(status::IN_MANUAL_REVIEW),
+            ..Change::default()
+        };
+        (e.case_number, change)
+    } else if subject == events::REVIEW_SUPPLEMENT_REQUESTED.subject {
+        let e: events::ReviewSupplementRequested = event.json()?;
+        let change = Change {
+            status: Some(status::SUPPLEMENT_REQUIRED),
+            note: Some("审核需补正材料（一次性告知），办理时限暂停计算".to_owned()),
+            returned: Some(e.missing),
+            ..Change::default()
+        };
+        (e.case_number, change)
+    } else if subject == events::REVIEW_COMPLETED.subject {
         let e: events::ReviewCompleted = event.json()?;
-        (
-            e.application.case_number,
-            Change {
-                status: Some(status::REVIEWED),
-                ..Change::default()
-            },
-        )
+        let next = match e.outcome {
+            events::ReviewOutcome::Passed => status::REVIEWED,
+            events::ReviewOutcome::Failed => status::AWAITING_DECISION,
+        };
+        let change = Change {
+            status: Some(next),
+            ..Change::default()
+        };
+        (e.application.case_number, change)
     } else if subject == events::DECISION_APPROVED.subject {
         let e: events::DecisionApproved = event.json()?;
         let change = Change {
@@ -265,5 +317,17 @@ mod tests {
         assert!(!may_move(status::DELIVERED, status::SHIPPED));
         assert!(!may_move(status::DENIED, status::APPROVED));
         assert!(!may_move(status::SHIPPED, status::SHIPPED));
+    }
+
+    #[test]
+    fn manual_review_moves_forward_and_only_the_applicant_ends_a_supplement_wait() {
+        assert!(may_move(status::ACCEPTED, status::IN_MANUAL_REVIEW));
+        assert!(may_move(status::IN_MANUAL_REVIEW, status::AWAITING_DECISION));
+        assert!(may_move(status::AWAITING_DECISION, status::DENIED));
+        assert!(may_move(status::IN_MANUAL_REVIEW, status::REVIEWED));
+        assert!(!may_move(status::AWAITING_DECISION, status::IN_MANUAL_REVIEW));
+        assert!(!may_move(status::SUPPLEMENT_REQUIRED, status::IN_MANUAL_REVIEW));
+        assert!(may_return(status::IN_MANUAL_REVIEW));
+        assert!(!may_return(status::APPROVED));
     }
 }

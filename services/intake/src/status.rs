@@ -10,8 +10,12 @@ pub const ACCEPTED: &str = "accepted";
 pub const REFUSED: &str = "refused";
 /// 补正: waiting for materials.
 pub const SUPPLEMENT_REQUIRED: &str = "supplement_required";
+/// 审核: a reviewer of the case's town examines it (人工审核).
+pub const IN_MANUAL_REVIEW: &str = "in_manual_review";
 /// 审核 done.
 pub const REVIEWED: &str = "reviewed";
+/// 决定: referred with findings; the deciding officer decides.
+pub const AWAITING_DECISION: &str = "awaiting_decision";
 /// 决定: approved.
 pub const APPROVED: &str = "approved";
 /// 决定: denied. Final.
@@ -37,7 +41,9 @@ pub fn to_proto(status: &str) -> CaseStatus {
         ACCEPTED => CaseStatus::Accepted,
         REFUSED => CaseStatus::Refused,
         SUPPLEMENT_REQUIRED => CaseStatus::SupplementRequired,
+        IN_MANUAL_REVIEW => CaseStatus::InManualReview,
         REVIEWED => CaseStatus::Reviewed,
+        AWAITING_DECISION => CaseStatus::AwaitingDecision,
         APPROVED => CaseStatus::Approved,
         DENIED => CaseStatus::Denied,
         SHIPPED => CaseStatus::Shipped,
@@ -55,7 +61,9 @@ pub fn note(status: &str) -> &'static str {
         ACCEPTED => "已受理",
         REFUSED => "不予受理",
         SUPPLEMENT_REQUIRED => "需补正材料（一次性告知）",
+        IN_MANUAL_REVIEW => "转人工审核",
         REVIEWED => "审核完成",
+        AWAITING_DECISION => "审核完成，待决定人员决定",
         APPROVED => "准予签注",
         DENIED => "不予签注",
         SHIPPED => "已交寄快递",

@@ -1,6 +1,7 @@
 //! Intake's writes: each one changes cases and enqueues its events in one transaction.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use residence_audit::{APPLICANT, Entry};
 use residence_eventing::OutboxWriter;
 use residence_eventing::db::{begin_write, is_unique_violation};
 use residence_events::{
@@ -150,11 +151,15 @@ impl Store {
             .await?;
 
         let model = self.conclude(&txn, model, submission, verdict, now).await?;
+        let entry = Entry::new(&case_number, APPLICANT, APPLICANT, "case.submitted")
+            .because(format!("{}, then {}", submission.channel.code(), model.status));
+        residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
         Ok(model)
     }
 
-    /// Adds supplied materials to a case waiting for them and concludes it again.
+    /// Adds supplied materials to a case waiting for them and concludes it again: at
+    /// acceptance by the rules, after a reviewer's return by handing it back to review.
     pub async fn supplement(
         &self,
         case: case::Model,
@@ -162,6 +167,9 @@ impl Store {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<case::Model, DbErr> {
+        if case.accepted_at.is_some() {
+            return self.answer_review(case, supplied, today, now).await;
+        }
         let mut submission: Submission = from_json(&case.application)?;
         for kind in supplied {
             if !submission.materials.contains(kind) {
@@ -189,6 +197,82 @@ impl Store {
         let model = self
             .conclude(&txn, model, &submission, &verdict, now)
             .await?;
+        let codes: Vec<&str> = supplied.iter().map(MaterialKind::code).collect();
+        let entry = Entry::new(&model.case_number, APPLICANT, APPLICANT, "case.supplemented")
+            .because(format!("{}, then {}", codes.join(", "), model.status));
+        residence_audit::append(&txn, &entry, now).await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// The applicant's answer to a reviewer's notice: the materials are added, the clocks run
+    /// again with the days they had left, and the case goes back to its reviewer's queue.
+    async fn answer_review(
+        &self,
+        case: case::Model,
+        supplied: &[MaterialKind],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<case::Model, DbErr> {
+        let txn = begin_write(&self.db).await?;
+        // Re-read inside the transaction: another answer may have come first.
+        let current = case::Entity::find_by_id(case.case_number.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(case.case_number.clone()))?;
+        if current.status != status::SUPPLEMENT_REQUIRED {
+            txn.commit().await?;
+            return Ok(current);
+        }
+        let case_number = current.case_number.clone();
+        let mut submission: Submission = from_json(&current.application)?;
+        for kind in supplied {
+            if !submission.materials.contains(kind) {
+                submission.materials.push(*kind);
+            }
+        }
+        let calendar = self.calendar.current();
+        let due = crate::clock::resume(
+            &txn,
+            &case_number,
+            &calendar,
+            today,
+            self.warning_ahead,
+            now,
+        )
+        .await?;
+        let mut active = current.into_active_model();
+        active.application = Set(to_json(&submission)?);
+        active.materials = Set(to_json(&material_codes(&submission.materials))?);
+        active.status = Set(status::IN_MANUAL_REVIEW.to_owned());
+        active.reasons = Set("[]".to_owned());
+        active.updated_at = Set(now);
+        if let Some(due) = due {
+            active.due_on = Set(Some(due.date));
+            active.due_on_confirmed = Set(due.confirmed);
+        }
+        let model = active.update(&txn).await?;
+        let note = "已补正材料，办理时限恢复计算，退回审核";
+        add_step_with_note(&txn, &case_number, status::IN_MANUAL_REVIEW, note, now).await?;
+
+        let codes: Vec<String> = supplied.iter().map(|kind| kind.code().to_owned()).collect();
+        let supplemented = events::ApplicationSupplemented {
+            case_number: case_number.clone(),
+            materials: codes.clone(),
+            due_on: due.map(|due| due.date),
+            supplemented_at: now,
+        };
+        self.outbox
+            .enqueue(
+                &txn,
+                events::APPLICATION_SUPPLEMENTED,
+                &case_number,
+                &supplemented,
+            )
+            .await?;
+        let entry = Entry::new(&case_number, APPLICANT, APPLICANT, "case.supplemented")
+            .because(format!("answered review's notice: {}", codes.join(", ")));
+        residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
         Ok(model)
     }

@@ -33,6 +33,9 @@ const LONGEST_SPACING: TimeDelta = TimeDelta::hours(1);
 /// Statuses in which a case waits on the services, never on a person.
 const WAITING_ON_SERVICES: [&str; 3] = [status::ACCEPTED, status::REVIEWED, status::APPROVED];
 
+/// Statuses in which a case waits on a reviewer or the deciding officer.
+const WAITING_ON_STAFF: [&str; 2] = [status::IN_MANUAL_REVIEW, status::AWAITING_DECISION];
+
 /// Statuses of approved cases, which must end up with an electronic license.
 const APPROVED_FAMILY: [&str; 5] = [
     status::APPROVED,
@@ -49,6 +52,8 @@ pub struct Budgets {
     pub stage: TimeDelta,
     /// With the courier: the partner's own pace, hours or days.
     pub courier: TimeDelta,
+    /// With a reviewer or the deciding officer: people's pace, a working day or more.
+    pub staff: TimeDelta,
 }
 
 /// Finds stuck cases and requests their events again.
@@ -80,6 +85,7 @@ impl Sweeper {
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<usize, DbErr> {
         let stage_cutoff = now - self.budgets.stage;
         let courier_cutoff = now - self.budgets.courier;
+        let staff_cutoff = now - self.budgets.staff;
         let stuck = Condition::any()
             .add(
                 case::Column::Status
@@ -90,6 +96,11 @@ impl Sweeper {
                 case::Column::Status
                     .eq(status::SHIPPED)
                     .and(case::Column::UpdatedAt.lt(courier_cutoff)),
+            )
+            .add(
+                case::Column::Status
+                    .is_in(WAITING_ON_STAFF)
+                    .and(case::Column::UpdatedAt.lt(staff_cutoff)),
             )
             .add(
                 case::Column::Status

@@ -92,6 +92,7 @@ async fn intake(scratch: &Path, today: NaiveDate, item: ServiceItem) -> IntakeAp
         ),
         relay: RelayHandle::default(),
         now: TimeSource::fixed(now),
+        staff: residence_staff::StaffAuth::new(residence_staff::StaffKeys::default(), "412824"),
     }
 }
 

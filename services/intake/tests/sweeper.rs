@@ -96,6 +96,7 @@ fn sweeper(db: &DatabaseConnection) -> Sweeper {
         budgets: Budgets {
             stage: TimeDelta::minutes(2),
             courier: TimeDelta::hours(6),
+            staff: TimeDelta::days(1),
         },
     }
 }

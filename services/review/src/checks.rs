@@ -1,8 +1,14 @@
-//! The automatic checks (自动审核). Pure: the application and the service item in, findings out.
+//! The automatic checks (自动审核). Pure: the application and the service item in, findings
+//! out. Any finding sends the case to a reviewer of its town; a case with none goes on to the
+//! decision by itself.
 
 use residence_events::{Application, Finding};
 use residence_item::ServiceItem;
 use residence_rules::IdNumber;
+use residence_rules::materials::AGENT_ALWAYS_ALLOWED_UNDER_AGE;
+
+// TODO(review): a holder's name that does not match their ID number cannot be detected: that
+// needs the population register (人口信息核查), which the system cannot query yet.
 
 /// Every check that fails on `application`; empty when it passes.
 pub fn run(application: &Application, item: &ServiceItem) -> Vec<Finding> {
@@ -17,11 +23,23 @@ pub fn run(application: &Application, item: &ServiceItem) -> Vec<Finding> {
             ),
         });
     }
-    if IdNumber::parse(&application.holder.id_number).is_err() {
-        findings.push(Finding {
+    match IdNumber::parse(&application.holder.id_number) {
+        Err(_) => findings.push(Finding {
             code: "id_number_invalid".into(),
             message: "公民身份号码未通过校验。".into(),
-        });
+        }),
+        Ok(id) => {
+            let age = id.age_on(application.applied_on);
+            if age < AGENT_ALWAYS_ALLOWED_UNDER_AGE && application.agent.is_some() {
+                findings.push(Finding {
+                    code: "agent_for_minor".into(),
+                    message: format!(
+                        "持证人未满{AGENT_ALWAYS_ALLOWED_UNDER_AGE}周岁（{age}岁），由代办人申请，\
+                         需人工核对监护关系证明。"
+                    ),
+                });
+            }
+        }
     }
     if application.permit_valid_until > application.applied_on + chrono::Months::new(2) {
         findings.push(Finding {
@@ -42,7 +60,9 @@ fn within_jurisdiction(address: &str, item: &ServiceItem) -> bool {
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
-    use residence_events::{Channel, DeliveryMethod, DeliveryRequest, Holder, Timeliness};
+    use residence_events::{
+        AgentSummary, Channel, DeliveryMethod, DeliveryRequest, Holder, Timeliness,
+    };
 
     use super::*;
 
@@ -83,5 +103,25 @@ mod tests {
         let findings = run(&application("河南省驻马店市遂平县车站街3号"), &item());
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].code, "address_outside_jurisdiction");
+    }
+
+    #[test]
+    fn an_agent_for_a_minor_goes_to_a_person_and_an_adult_holder_does_not() {
+        let guardian = AgentSummary {
+            name: "测试监护人".into(),
+            relation: "guardian".into(),
+        };
+        // Born 2015-03-07: eleven years old on the day of application.
+        let mut child = application("河南省驻马店市西平县五沟营镇东街1号");
+        child.holder.id_number = "41172120150307123X".into();
+        child.agent = Some(guardian.clone());
+        let findings = run(&child, &item());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].code, "agent_for_minor");
+        assert!(findings[0].message.contains("11岁"), "{}", findings[0].message);
+
+        let mut adult = application("河南省驻马店市西平县五沟营镇东街1号");
+        adult.agent = Some(guardian);
+        assert!(run(&adult, &item()).is_empty());
     }
 }

@@ -1,17 +1,22 @@
-//! 审核: the review service runs the automatic checks on every accepted case and records its
-//! findings; the deciding officer's service acts on them.
+//! 审核: the review service runs the automatic checks on every accepted case. A case with no
+//! finding goes on to the decision at once; a case with findings waits in its town's manual
+//! review queue, where a reviewer approves it, returns it to the applicant for supplement
+//! (补正), or refers it with findings to the deciding officer.
 
 pub mod api;
 pub mod checks;
 pub mod entity;
 pub mod handler;
 pub mod migration;
+pub mod store;
+pub mod supplement;
 
 use std::sync::Arc;
 
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::review_service_server::ReviewServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_staff::StaffArgs;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50052;
@@ -22,12 +27,18 @@ pub const DEFAULT_PORT: u16 = 50052;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub staff: StaffArgs,
 }
 
 /// Runs the service until SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
+    let staff = args
+        .staff
+        .load(&args.common.data_dir, &item.implementing_body.region_code)?;
 
     let mut service =
         Service::start::<migration::Migrator>("review", &args.common, DEFAULT_PORT).await?;
@@ -39,9 +50,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         item,
     };
     service.consume(spec, handler);
+    let spec = ConsumerSpec::new(
+        supplement::CONSUMER,
+        streams::RESIDENCE,
+        supplement::SUBJECTS,
+    );
+    let supplements = supplement::SupplementHandler {
+        db: service.db().clone(),
+    };
+    service.consume(spec, supplements);
 
     let api = api::ReviewApi {
         db: service.db().clone(),
+        queue: store::Queue {
+            db: service.db().clone(),
+            outbox: service.outbox(),
+            relay: service.relay(),
+        },
+        staff,
     };
     tracing::info!(addr = %service.local_addr(), "review serving");
     service.serve(ReviewServiceServer::new(api)).await

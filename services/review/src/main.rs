@@ -1,10 +1,10 @@
 //! The review service process.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = residence_review::Args::parse();
+    // Defaults, then the configuration file, the environment and the flags, checked before
+    // anything is opened or bound.
+    let args = residence_runtime::config_file::parse::<residence_review::Args>("review");
     let _telemetry = residence_runtime::telemetry::init("review", args.common.log_format)?;
     residence_review::run(args).await
 }

@@ -90,7 +90,7 @@ impl Args {
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
     let trust = platform::Trust::read(args.trusted_keys.clone())
         .with_context(|| format!("trusted keys {}", args.trusted_keys.display()))?;
-    let recorder = Recorder::open(args.record_file.clone()).await?;
+    let recorder = Recorder::open(args.record_file.clone(), "identifier").await?;
     let client_name = format!("elicense-platform-simulator:{}", args.platform);
     let connection = Connection::open(&args.nats_url, &client_name).await?;
 

@@ -160,7 +160,8 @@ impl Handler for Issued<'_> {
             verified: verification.is_authentic(),
             received_at: Utc::now(),
         };
-        if let Err(error) = platform.recorder.append(&received).await {
+        // A license already on file was sent again; answer it again, record it once.
+        if let Err(error) = platform.recorder.append_new(identifier, &received).await {
             return Outcome::Retry(format!("{error:#}"));
         }
         tracing::info!(

@@ -1,5 +1,9 @@
-//! The record file: one JSON line per message received, for the demo and the tests to check
-//! what the partner saw.
+//! The record file: one JSON line per thing the partner took on (a parcel, a license), for the
+//! demo and the tests to check what the partner saw.
+//!
+//! Messages may arrive more than once (redelivery, or a publisher sending again after the broker
+//! lost its store), so the record is keyed, as the partner guides tell real partners to key
+//! their own records: a key already on file is not recorded again.
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +15,15 @@ use tokio::io::AsyncWriteExt;
 #[derive(Debug)]
 pub struct Recorder {
     path: Option<PathBuf>,
+    /// Keys already on file, read back at start so a restarted partner remembers them.
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Recorder {
-    /// Creates the file and its folders if needed, so a bad path fails at start-up.
-    pub async fn open(path: Option<PathBuf>) -> anyhow::Result<Self> {
+    /// Creates the file and its folders if needed, so a bad path fails at start-up, and reads
+    /// back the `key` field of the lines already there.
+    pub async fn open(path: Option<PathBuf>, key: &str) -> anyhow::Result<Self> {
+        let mut seen = std::collections::HashSet::new();
         if let Some(path) = &path {
             if let Some(parent) = path
                 .parent()
@@ -26,12 +34,41 @@ impl Recorder {
                     .with_context(|| format!("create folder {}", parent.display()))?;
             }
             open_for_append(path).await?;
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .with_context(|| format!("read record file {}", path.display()))?;
+            for line in text.lines() {
+                let value: Option<serde_json::Value> = serde_json::from_str(line).ok();
+                if let Some(found) = value.as_ref().and_then(|value| value[key].as_str()) {
+                    seen.insert(found.to_owned());
+                }
+            }
         }
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            seen: std::sync::Mutex::new(seen),
+        })
+    }
+
+    /// Appends `entry` unless `key` is on file already; returns whether it was new.
+    pub async fn append_new(&self, key: &str, entry: &impl Serialize) -> anyhow::Result<bool> {
+        let fresh = {
+            let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            !seen.contains(key)
+        };
+        if !fresh {
+            return Ok(false);
+        }
+        self.append(entry).await?;
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_owned());
+        Ok(true)
     }
 
     /// Appends `entry` as one line, written in a single call so lines never interleave.
-    pub async fn append(&self, entry: &impl Serialize) -> anyhow::Result<()> {
+    async fn append(&self, entry: &impl Serialize) -> anyhow::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };

@@ -75,7 +75,9 @@ impl Handler for Courier {
             received_at: Utc::now(),
             redelivered,
         };
-        if let Err(error) = self.recorder.append(&received).await {
+        // A parcel already on file was requested again: report its statuses again, but it
+        // stays one parcel.
+        if let Err(error) = self.recorder.append_new(reference, &received).await {
             return Outcome::Retry(format!("{error:#}"));
         }
         tracing::info!(redelivered, "waybill request received");

@@ -117,7 +117,7 @@ impl Args {
 /// Waits for its consumer if the courier service has not created it yet.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
     let credentials = args.credentials()?;
-    let recorder = Recorder::open(args.record_file.clone()).await?;
+    let recorder = Recorder::open(args.record_file.clone(), "parcel_reference").await?;
     let client_name = format!("logistics-partner-simulator:{}", args.partner);
     let connection = Connection::open_as(
         &args.nats_url,

@@ -25,6 +25,35 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use sea_orm_migration::MigratorTrait;
 use tonic::Request;
 
+/// The seed of the key staff tokens in these tests are signed with.
+const STAFF_KEY: [u8; 32] = [5; 32];
+
+fn staff_auth() -> residence_staff::StaffAuth {
+    let mut keys = residence_staff::StaffKeys::default();
+    keys.insert(ed25519_dalek::SigningKey::from_bytes(&STAFF_KEY).verifying_key());
+    residence_staff::StaffAuth::new(keys, "412824")
+}
+
+/// `message` as an operator of the county sends it.
+pub fn as_operator<T>(message: T) -> Request<T> {
+    use tonic::service::Interceptor;
+    let now = Utc::now().timestamp();
+    let claims = residence_staff::Claims {
+        sub: "operator-1".into(),
+        role: residence_staff::Role::Operator,
+        scope: residence_staff::Scope::parse("412824").unwrap(),
+        iat: now,
+        exp: now + 600,
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&STAFF_KEY);
+    let token = residence_staff::token::issue(&claims, &key).unwrap();
+    let mut bearer = residence_staff::BearerToken::new(&token).unwrap();
+    let metadata = bearer.call(Request::new(())).unwrap().into_parts().0;
+    let mut request = Request::new(message);
+    *request.metadata_mut() = metadata;
+    request
+}
+
 /// A synthetic holder: a valid GB 11643 number of no real person.
 pub const ID_NUMBER: &str = "411721199001011237";
 
@@ -118,6 +147,7 @@ pub fn app_with(
         api: ElicenseApi {
             db: db.clone(),
             keys: Arc::new(keys.public_keys()),
+            staff: staff_auth(),
         },
         keys,
         policy,
@@ -280,14 +310,14 @@ impl TestApp {
         let request = pb::GetLicenseByCaseRequest {
             case_number: case_number.to_owned(),
         };
-        let response = self.api.get_license_by_case(Request::new(request)).await?;
+        let response = self.api.get_license_by_case(as_operator(request)).await?;
         Ok(response.into_inner())
     }
 
     pub async fn problems(&self) -> Vec<pb::PlatformProblem> {
         let request = pb::ListPlatformProblemsRequest { limit: 0 };
         self.api
-            .list_platform_problems(Request::new(request))
+            .list_platform_problems(as_operator(request))
             .await
             .unwrap()
             .into_inner()

@@ -1,0 +1,138 @@
+//! `residence config check`: the effective configuration of each service, as it would start
+//! here with this environment, with where each value came from and every secret hidden.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use residence_runtime::config_file::{self, CONFIG_ENV, ConfigError, Loaded, Setting};
+
+/// `residence config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (all services, or one) and check it, exiting
+    /// non-zero with the bad key named when something is wrong.
+    Check(CheckArgs),
+}
+
+/// `residence config check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this service: intake, review, decision, delivery, courier or elicense.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(config_file::SERVICES))]
+    pub service: Option<String>,
+
+    /// The TOML configuration file [env: RESIDENCE_CONFIG].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs `command`.
+pub fn run(command: &ConfigCommand) -> Result<ExitCode> {
+    let ConfigCommand::Check(args) = command;
+    let file = args.config.clone();
+    let services: Vec<&str> = match &args.service {
+        Some(service) => vec![service.as_str()],
+        None => config_file::SERVICES.to_vec(),
+    };
+
+    let mut failed = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for service in services {
+        match check(service, file.clone()) {
+            Ok(settings) => print(&mut out, service, &settings)?,
+            Err(error) => {
+                eprintln!("error: {service}: {error}");
+                failed.push(service);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("configuration of {} is not usable", failed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The settings `service` would start with, given `--config FILE` (else `RESIDENCE_CONFIG`)
+/// and this environment.
+fn check(service: &str, file: Option<PathBuf>) -> Result<Vec<Setting>, ConfigError> {
+    let mut argv = vec![OsString::from(format!("residence-{service}"))];
+    if let Some(file) = file {
+        argv.extend([OsString::from("--config"), file.into_os_string()]);
+    }
+    let file = std::env::var_os(CONFIG_ENV).map(PathBuf::from);
+    match service {
+        "intake" => load::<residence_intake::Args>(service, argv, file),
+        "review" => load::<residence_review::Args>(service, argv, file),
+        "decision" => load::<residence_decision::Args>(service, argv, file),
+        "delivery" => load::<residence_delivery::Args>(service, argv, file),
+        "courier" => load::<residence_courier::Args>(service, argv, file),
+        _ => load::<residence_elicense::Args>(service, argv, file),
+    }
+}
+
+fn load<A: clap::Parser>(
+    service: &str,
+    argv: Vec<OsString>,
+    file: Option<PathBuf>,
+) -> Result<Vec<Setting>, ConfigError> {
+    let loaded: Loaded<A> = config_file::load(service, argv, file)?;
+    Ok(loaded.settings)
+}
+
+fn print(out: &mut impl Write, service: &str, settings: &[Setting]) -> Result<()> {
+    writeln!(out, "[{service}]")?;
+    let width = settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    for setting in settings {
+        let value = if setting.value.is_empty() {
+            "(not set)".to_owned()
+        } else {
+            format!("{:?}", setting.value)
+        };
+        let key = &setting.key;
+        writeln!(out, "{key:width$} = {value}  # {}", setting.source)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use residence_runtime::config_file::Source;
+
+    use super::*;
+
+    #[test]
+    fn every_service_reads_the_shipped_example() {
+        let root = residence_launcher::project_root().unwrap();
+        let file = root.join("deploy/residence.toml");
+        for service in config_file::SERVICES {
+            let settings = check(service, Some(file.clone())).unwrap();
+            let replicas = settings
+                .iter()
+                .find(|setting| setting.key == "stream_replicas")
+                .unwrap();
+            assert_eq!(replicas.value, "3", "{service}");
+            assert_eq!(replicas.source, Source::File, "{service}");
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_service_is_refused_in_its_table() {
+        let file = std::env::temp_dir().join(format!("config-check-{}.toml", std::process::id()));
+        std::fs::write(&file, "[review]\nsigning_key_id = \"key-2\"\n").unwrap();
+        let error = check("review", Some(file.clone())).unwrap_err();
+        assert!(
+            error.to_string().contains("`review.signing_key_id`"),
+            "{error}"
+        );
+        assert!(
+            check("elicense", Some(file.clone())).is_ok(),
+            "not elicense's table"
+        );
+        std::fs::remove_file(file).unwrap();
+    }
+}
