@@ -185,9 +185,7 @@ fn review_client(connection: &ReviewConnection) -> Result<ReviewServiceClient<St
     Ok(ReviewServiceClient::new(channel))
 }
 
-fn decision_client(
-    connection: &DecisionConnection,
-) -> Result<DecisionServiceClient<StaffChannel>> {
+fn decision_client(connection: &DecisionConnection) -> Result<DecisionServiceClient<StaffChannel>> {
     let channel = channel(&connection.decision_url, connection.token.bearer()?)?;
     Ok(DecisionServiceClient::new(channel))
 }
@@ -240,14 +238,22 @@ async fn review(command: &ReviewCommand, out: &mut impl Write) -> Result<()> {
                 case_number: args.case_number.clone(),
                 reason: args.reason.clone(),
             };
-            answer(review_client(&args.connection)?.release_review(request).await)?
+            answer(
+                review_client(&args.connection)?
+                    .release_review(request)
+                    .await,
+            )?
         }
         ReviewCommand::Approve(args) => {
             let request = pb::ApproveReviewRequest {
                 case_number: args.case_number.clone(),
                 note: args.note.clone(),
             };
-            answer(review_client(&args.connection)?.approve_review(request).await)?
+            answer(
+                review_client(&args.connection)?
+                    .approve_review(request)
+                    .await,
+            )?
         }
         ReviewCommand::Return(args) => {
             let request = pb::ReturnForSupplementRequest {
@@ -296,14 +302,22 @@ async fn decide(command: &DecideCommand, out: &mut impl Write) -> Result<()> {
             let request = pb::GetDecisionRequest {
                 case_number: args.case_number.clone(),
             };
-            answer(decision_client(&args.connection)?.get_decision(request).await)?
+            answer(
+                decision_client(&args.connection)?
+                    .get_decision(request)
+                    .await,
+            )?
         }
         DecideCommand::Approve(args) => {
             let request = pb::ApproveDecisionRequest {
                 case_number: args.case_number.clone(),
                 note: args.note.clone(),
             };
-            answer(decision_client(&args.connection)?.approve_decision(request).await)?
+            answer(
+                decision_client(&args.connection)?
+                    .approve_decision(request)
+                    .await,
+            )?
         }
         DecideCommand::Deny(args) => {
             let request = pb::DenyDecisionRequest {
@@ -311,7 +325,11 @@ async fn decide(command: &DecideCommand, out: &mut impl Write) -> Result<()> {
                 legal_basis: args.legal_basis.clone(),
                 reasons: args.reasons.clone(),
             };
-            answer(decision_client(&args.connection)?.deny_decision(request).await)?
+            answer(
+                decision_client(&args.connection)?
+                    .deny_decision(request)
+                    .await,
+            )?
         }
     };
     write_decision(out, &decision)
@@ -337,7 +355,9 @@ fn write_task(out: &mut impl Write, task: &pb::ReviewTask) -> Result<()> {
         "{}  town {}  {}{holder}  findings {}  queued {}",
         task.case_number,
         task.town_code,
-        task.state().as_str_name().trim_start_matches("REVIEW_TASK_STATE_"),
+        task.state()
+            .as_str_name()
+            .trim_start_matches("REVIEW_TASK_STATE_"),
         codes.join(","),
         task.queued_at
     )?;

@@ -70,40 +70,27 @@ pub struct IssueArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The staff token a command sends.
+/// The staff token a command sends. Like every secret, it comes from a file, never from the
+/// command line, which other users of the machine can read.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// File holding the staff token (from `residence token issue`) on its first line.
+    /// File holding the staff token (from `residence token issue --out`) on its first line.
     #[arg(long, env = "RESIDENCE_STAFF_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-
-    /// The staff token itself; prefer `--token-file`, since a command line is visible to
-    /// other users of the machine.
-    #[arg(
-        long,
-        env = "RESIDENCE_STAFF_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
-    pub token: Option<String>,
 }
 
 impl TokenArgs {
     /// The token to send; an error when none was given.
     pub fn bearer(&self) -> Result<BearerToken> {
-        let token = match (&self.token, &self.token_file) {
-            (Some(token), _) => token.clone(),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read token file {}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            (None, None) => bail!(
+        let Some(file) = &self.token_file else {
+            bail!(
                 "this command needs a staff token: give --token-file (RESIDENCE_STAFF_TOKEN_FILE)"
-            ),
+            );
         };
-        Ok(BearerToken::new(&token)?)
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read token file {}", file.display()))?;
+        let token = text.lines().next().unwrap_or_default();
+        Ok(BearerToken::new(token)?)
     }
 }
 
@@ -213,6 +200,17 @@ impl LocalStaff {
             .issue(subject, role, scope, Self::LIFETIME_SECS)?)
     }
 
+    /// Writes a token for `subject` in `role` over `scope` to `<run>/staff-tokens/<subject>`
+    /// (mode 0600), for the CLI's `--token-file`, and returns the file.
+    pub fn token_file(&self, role: Role, scope: &str, subject: &str) -> Result<PathBuf> {
+        let token = self.token(role, scope, subject)?;
+        let dir = self.keys_dir.with_file_name("staff-tokens");
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let file = dir.join(subject);
+        write_secret(&file, &token)?;
+        Ok(file)
+    }
+
     /// The interceptor sending a token for `subject` in `role` over the whole county.
     pub fn county_bearer(&self, role: Role, subject: &str) -> Result<BearerToken> {
         let token = self.token(role, &self.county, subject)?;
@@ -280,7 +278,10 @@ mod tests {
         let claims =
             residence_staff::token::verify(&token, &public, chrono::Utc::now().timestamp())
                 .unwrap();
-        assert_eq!((claims.sub.as_str(), claims.role), ("clerk-1", Role::Reviewer));
+        assert_eq!(
+            (claims.sub.as_str(), claims.role),
+            ("clerk-1", Role::Reviewer)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

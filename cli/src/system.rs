@@ -475,7 +475,11 @@ impl System {
     /// process named `name` (a service's first process is named after it: `intake`).
     pub fn metrics_addr(&self, name: &str) -> Option<SocketAddr> {
         let spec = self.process(name)?.spec();
-        let (_, addr) = spec.env.iter().rev().find(|(key, _)| key == METRICS_ADDR_VARIABLE)?;
+        let (_, addr) = spec
+            .env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == METRICS_ADDR_VARIABLE)?;
         addr.parse().ok()
     }
 
@@ -542,6 +546,11 @@ impl System {
     /// `role` over `scope` (a town's 9-digit code or the county's 6).
     pub fn staff_token(&self, role: Role, scope: &str, subject: &str) -> Result<String> {
         self.staff.token(role, scope, subject)
+    }
+
+    /// [`System::staff_token`] written to a file (mode 0600) for the CLI's `--token-file`.
+    pub fn staff_token_file(&self, role: Role, scope: &str, subject: &str) -> Result<PathBuf> {
+        self.staff.token_file(role, scope, subject)
     }
 
     /// The county's division code, which staff tokens of this system are scoped within.

@@ -7,7 +7,14 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_completes_every_case_and_prints_every_figure() -> Result<()> {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_residence"))
-        .args(["bench", "--applications", "20", "--concurrency", "4", "--json"])
+        .args([
+            "bench",
+            "--applications",
+            "20",
+            "--concurrency",
+            "4",
+            "--json",
+        ])
         .output()
         .await
         .context("run residence bench")?;
@@ -32,14 +39,20 @@ async fn bench_completes_every_case_and_prints_every_figure() -> Result<()> {
     let processes = figures["processes"].as_array().context("processes")?;
     assert_eq!(processes.len(), 6);
     for process in processes {
-        assert!(process["peak_mib"].as_f64().unwrap_or(0.0) > 1.0, "{process}");
+        assert!(
+            process["peak_mib"].as_f64().unwrap_or(0.0) > 1.0,
+            "{process}"
+        );
     }
     for key in [
         "jetstream_publish_per_s",
         "jetstream_consume_per_s",
         "database_commits_per_s",
     ] {
-        assert!(figures["limits"][key].as_f64().unwrap_or(0.0) > 0.0, "{key}");
+        assert!(
+            figures["limits"][key].as_f64().unwrap_or(0.0) > 0.0,
+            "{key}"
+        );
     }
     assert!(figures["messages_per_application"].as_f64().unwrap_or(0.0) >= 10.0);
     assert!(figures["bound_per_s"].as_f64().unwrap_or(0.0) > 0.0);

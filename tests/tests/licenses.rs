@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use residence_cli::staff::StaffChannel;
 use residence_cli::system::{Service, System, SystemOptions};
 use residence_launcher::{binary_path, project_root};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
-use residence_system_tests::asyncapi::{Contract, ensure_none};
-use residence_cli::staff::StaffChannel;
 use residence_staff::Role;
+use residence_system_tests::asyncapi::{Contract, ensure_none};
 
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDERS: [&str; 3] = [
@@ -70,6 +70,7 @@ async fn residence(arguments: &[&str]) -> Result<Run> {
     let output = tokio::process::Command::new(binary_path("residence")?)
         .args(arguments)
         .env_remove("RESIDENCE_ELICENSE_URL")
+        .env_remove("RESIDENCE_STAFF_TOKEN_FILE")
         .output()
         .await
         .context("run residence")?;
@@ -243,7 +244,8 @@ async fn exercise(system: &System) -> Result<()> {
     assert!(!residence(&current).await?.success);
 
     // Nothing went wrong at the platform, as an operator's token shows.
-    let token = system.staff_token(Role::Operator, system.county(), "clerk-1")?;
+    let token = system.staff_token_file(Role::Operator, system.county(), "clerk-1")?;
+    let token = token.display().to_string();
     let anonymous = residence(&["license", "problems", "--elicense-url", &url]).await?;
     assert!(!anonymous.success, "{}", anonymous.stdout);
     let problems = [
@@ -251,7 +253,7 @@ async fn exercise(system: &System) -> Result<()> {
         "problems",
         "--elicense-url",
         &url,
-        "--token",
+        "--token-file",
         &token,
     ];
     let problems = residence(&problems).await?;

@@ -60,7 +60,8 @@ async fn exercise(system: &mut System) -> Result<()> {
     let mut review = ReviewServiceClient::new(channel);
     return_supplement_and_refer(system, &mut review, &returned).await?;
     deny_as_officer(system, &returned).await?;
-    approve_at_the_window(system, &token, &approved).await?;
+    let token_file = system.staff_token_file(Role::Reviewer, TOWN_A, "reviewer-a")?;
+    approve_at_the_window(system, &token_file.display().to_string(), &approved).await?;
     audit_trails(system, &returned).await
 }
 
@@ -94,7 +95,10 @@ async fn return_supplement_and_refer(
         missing_materials: vec![pb::MaterialKind::ProofOfRelationship as i32],
         note: "户口簿复印件不清晰，请补交清晰的监护关系证明".into(),
     };
-    let task = review.return_for_supplement(notice.clone()).await?.into_inner();
+    let task = review
+        .return_for_supplement(notice.clone())
+        .await?
+        .into_inner();
     ensure!(task.state() == pb::ReviewTaskState::Returned);
 
     // The applicant gets one notice, and the clocks stand still.
@@ -104,7 +108,9 @@ async fn return_supplement_and_refer(
     let paused = clocks(system, &case.case_number).await?;
     ensure!(paused.len() == 2, "{paused:?}");
     ensure!(
-        paused.iter().all(|c| c.state == "paused" && c.paused_on.is_some()),
+        paused
+            .iter()
+            .all(|c| c.state == "paused" && c.paused_on.is_some()),
         "{paused:?}"
     );
     let again = review
@@ -128,10 +134,15 @@ async fn return_supplement_and_refer(
         .supplement_materials(answer)
         .await?
         .into_inner();
-    ensure!(answered.status() == pb::CaseStatus::InManualReview, "{answered:?}");
+    ensure!(
+        answered.status() == pb::CaseStatus::InManualReview,
+        "{answered:?}"
+    );
     let running = clocks(system, &case.case_number).await?;
     ensure!(
-        running.iter().all(|c| c.state == "running" && c.paused_on.is_none()),
+        running
+            .iter()
+            .all(|c| c.state == "running" && c.paused_on.is_none()),
         "{running:?}"
     );
     let back = wait_for_task(review, &case.case_number, pb::ReviewTaskState::Waiting).await?;
@@ -164,9 +175,15 @@ async fn return_supplement_and_refer(
 /// The deciding officer finds the case waiting and denies it with the legal basis, with the
 /// CLI; the decision names the officer.
 async fn deny_as_officer(system: &System, case: &pb::SubmitApplicationResponse) -> Result<()> {
-    let token = system.staff_token(Role::Decider, system.county(), "officer-7")?;
+    let token = system.staff_token_file(Role::Decider, system.county(), "officer-7")?;
+    let token = token.display().to_string();
     let url = system.grpc_url(Service::Decision);
-    let connection = ["--decision-url", url.as_str(), "--token", token.as_str()];
+    let connection = [
+        "--decision-url",
+        url.as_str(),
+        "--token-file",
+        token.as_str(),
+    ];
     let pending = residence(&[&["decide", "pending"][..], &connection].concat()).await?;
     ensure!(pending.success && pending.stdout.contains(&case.case_number));
     let deny = [
@@ -180,7 +197,11 @@ async fn deny_as_officer(system: &System, case: &pb::SubmitApplicationResponse) 
     ];
     let denied = residence(&[&deny[..], &connection].concat()).await?;
     ensure!(denied.success, "{}", denied.stdout);
-    ensure!(denied.stdout.contains("DENIED  by officer-7"), "{}", denied.stdout);
+    ensure!(
+        denied.stdout.contains("DENIED  by officer-7"),
+        "{}",
+        denied.stdout
+    );
 
     let final_status = wait_for_status(system, case, pb::CaseStatus::Denied).await?;
     ensure!(final_status.is_final);
@@ -199,16 +220,24 @@ async fn deny_as_officer(system: &System, case: &pb::SubmitApplicationResponse) 
 /// the rules then approve.
 async fn approve_at_the_window(
     system: &System,
-    token: &str,
+    token_file: &str,
     case: &pb::SubmitApplicationResponse,
 ) -> Result<()> {
     let url = system.grpc_url(Service::Review);
-    let connection = ["--review-url", url.as_str(), "--token", token];
+    let connection = ["--review-url", url.as_str(), "--token-file", token_file];
     let queue = residence(&[&["review", "queue"][..], &connection].concat()).await?;
-    ensure!(queue.success && queue.stdout.contains(&case.case_number), "{}", queue.stdout);
+    ensure!(
+        queue.success && queue.stdout.contains(&case.case_number),
+        "{}",
+        queue.stdout
+    );
     let claim = ["review", "claim", &case.case_number];
     let claimed = residence(&[&claim[..], &connection].concat()).await?;
-    ensure!(claimed.stdout.contains("held by reviewer-a"), "{}", claimed.stdout);
+    ensure!(
+        claimed.stdout.contains("held by reviewer-a"),
+        "{}",
+        claimed.stdout
+    );
     let approve = [
         "review",
         "approve",
@@ -395,7 +424,6 @@ struct Run {
 async fn residence(arguments: &[&str]) -> Result<Run> {
     let output = tokio::process::Command::new(binary_path("residence")?)
         .args(arguments)
-        .env_remove("RESIDENCE_STAFF_TOKEN")
         .env_remove("RESIDENCE_STAFF_TOKEN_FILE")
         .output()
         .await

@@ -227,7 +227,9 @@ async fn only(desk: &mut Desk, role: &str, allowed: &[Call], cases: &Cases) -> R
     for call in ALL_CALLS.into_iter().filter(|c| !allowed.contains(c)) {
         let code = desk.make(call, cases).await;
         if code != Code::PermissionDenied {
-            wrong.push(format!("{role} {call:?}: expected PERMISSION_DENIED, got {code:?}"));
+            wrong.push(format!(
+                "{role} {call:?}: expected PERMISSION_DENIED, got {code:?}"
+            ));
         }
     }
     for call in allowed {
@@ -337,7 +339,10 @@ async fn open_cases(system: &System) -> Result<Cases> {
     let mut intake = system.intake_client()?;
     let mut submit = async |request| -> Result<pb::SubmitApplicationResponse> {
         let response = intake.submit_application(request).await?.into_inner();
-        ensure!(response.status() == pb::CaseStatus::Accepted, "{response:?}");
+        ensure!(
+            response.status() == pb::CaseStatus::Accepted,
+            "{response:?}"
+        );
         Ok(response)
     };
     let cases = Cases {
@@ -425,9 +430,17 @@ async fn tokens_are_checked(system: &System, cases: &Cases) -> Result<()> {
     }
 
     let mut missing = anonymous(system)?;
-    for call in [Call::ListQueue, Call::GetDecision, Call::Collect, Call::Reverse] {
+    for call in [
+        Call::ListQueue,
+        Call::GetDecision,
+        Call::Collect,
+        Call::Reverse,
+    ] {
         let code = missing.make(call, cases).await;
-        ensure!(code == Code::Unauthenticated, "no token, {call:?}: {code:?}");
+        ensure!(
+            code == Code::Unauthenticated,
+            "no token, {call:?}: {code:?}"
+        );
     }
 
     let elsewhere = system.staff_token(Role::Supervisor, "412825", "staff-9")?;
@@ -564,7 +577,10 @@ async fn wait_for_status(
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("case {} never became {wanted:?}; last {status:?}", case.case_number);
+            bail!(
+                "case {} never became {wanted:?}; last {status:?}",
+                case.case_number
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

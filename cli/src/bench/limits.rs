@@ -44,7 +44,9 @@ impl Limits {
     /// database bound, whichever is lower. SQLite files are separate per service, so their
     /// bound is the busiest file's; PostgreSQL takes every service's commits.
     pub fn bound(&self, costs: &Costs, database: Database) -> f64 {
-        let broker_rate = self.jetstream_publish_per_s.min(self.jetstream_consume_per_s);
+        let broker_rate = self
+            .jetstream_publish_per_s
+            .min(self.jetstream_consume_per_s);
         let broker = broker_rate / costs.messages_per_application.max(f64::MIN_POSITIVE);
         let commits = match database {
             Database::Sqlite => costs.busiest_database_commits,
@@ -72,9 +74,7 @@ pub async fn measure(system: &System, costs: &Costs) -> Result<Limits> {
 }
 
 async fn broker(url: &str, message_bytes: usize) -> Result<(f64, f64)> {
-    let client = async_nats::connect(url)
-        .await
-        .context("connect to nats")?;
+    let client = async_nats::connect(url).await.context("connect to nats")?;
     let context = jetstream::new(client);
     let name = "BENCH_LIMITS";
     let _ = context.delete_stream(name).await;

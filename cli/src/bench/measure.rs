@@ -176,8 +176,18 @@ const INSTANTS: [(Service, &str, &str, &str); 9] = [
     (Service::Intake, "cases", "accepted_at", "accepted"),
     (Service::Review, "reviews", "reviewed_at", "reviewed"),
     (Service::Decision, "decisions", "decided_at", "decided"),
-    (Service::Delivery, "deliveries", "started_at", "delivery started"),
-    (Service::Courier, "waybills", "requested_at", "waybill requested"),
+    (
+        Service::Delivery,
+        "deliveries",
+        "started_at",
+        "delivery started",
+    ),
+    (
+        Service::Courier,
+        "waybills",
+        "requested_at",
+        "waybill requested",
+    ),
     (Service::Delivery, "deliveries", "completed_at", "delivered"),
     (Service::Elicense, "licenses", "created_at", "licensed"),
     (Service::Intake, "cases", "closed_at", "closed in intake"),
@@ -229,7 +239,10 @@ pub fn end_to_end(cases: &[CaseTimes]) -> Percentiles {
 pub fn throughput(cases: &[CaseTimes]) -> f64 {
     let first = cases.iter().filter_map(|case| case.at("received")).min();
     let last = cases.iter().filter_map(CaseTimes::completed_at).max();
-    let completed = cases.iter().filter(|case| case.completed_at().is_some()).count();
+    let completed = cases
+        .iter()
+        .filter(|case| case.completed_at().is_some())
+        .count();
     match (first, last) {
         (Some(first), Some(last)) if last > first => {
             completed as f64 / ((last - first).num_milliseconds() as f64 / 1000.0)

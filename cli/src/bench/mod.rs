@@ -152,9 +152,10 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport> {
     eprintln!(
         "submitting {} applications{}",
         applications.len(),
-        options
-            .rate
-            .map_or_else(|| " as fast as they are taken".to_owned(), |rate| format!(" at {rate}/s"))
+        options.rate.map_or_else(
+            || " as fast as they are taken".to_owned(),
+            |rate| format!(" at {rate}/s")
+        )
     );
     let submitted = load::submit(&system, applications, options.rate, options.concurrency).await?;
     let completed = measure::wait_for_completion(&system, submitted, options.timeout).await?;
@@ -195,19 +196,32 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport> {
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let offered = self
-            .offered_per_s
-            .map_or_else(|| "as fast as it goes".to_owned(), |rate| format!("{rate:.0}/s"));
-        writeln!(f, "residence bench: {}, offered load {offered}", self.database)?;
+        let offered = self.offered_per_s.map_or_else(
+            || "as fast as it goes".to_owned(),
+            |rate| format!("{rate:.0}/s"),
+        );
+        writeln!(
+            f,
+            "residence bench: {}, offered load {offered}",
+            self.database
+        )?;
         writeln!(
             f,
             "  completed {} of {} in {:.1} s wall time",
             self.completed, self.applications, self.wall_seconds
         )?;
-        writeln!(f, "  throughput            {:>10.1} applications/s", self.throughput_per_s)?;
+        writeln!(
+            f,
+            "  throughput            {:>10.1} applications/s",
+            self.throughput_per_s
+        )?;
         writeln!(f, "\n  latency (ms)              p50        p99        max")?;
         let row = |f: &mut std::fmt::Formatter<'_>, name: &str, p: &Percentiles| {
-            writeln!(f, "  {name:<20} {:>10} {:>10} {:>10}", p.p50_ms, p.p99_ms, p.max_ms)
+            writeln!(
+                f,
+                "  {name:<20} {:>10} {:>10} {:>10}",
+                p.p50_ms, p.p99_ms, p.max_ms
+            )
         };
         for stage in &self.stages {
             row(f, &stage.stage, &stage.latency)?;
@@ -245,7 +259,11 @@ impl std::fmt::Display for BenchReport {
             self.commits_per_application,
             limits.busiest_database_commits
         )?;
-        writeln!(f, "  bound                 {:>10.1} applications/s", self.bound_per_s)?;
+        writeln!(
+            f,
+            "  bound                 {:>10.1} applications/s",
+            self.bound_per_s
+        )?;
         writeln!(f, "  ratio to bound        {:>10.3}", self.ratio_to_bound)
     }
 }

@@ -196,7 +196,8 @@ impl Summary {
                 let states = store.count_by("review_tasks", "state").await?;
                 self.manual_reviews = states.values().sum();
                 self.referred_to_officer = states.get("referred").copied().unwrap_or(0);
-                self.returned_by_review = store.count_where("review_tasks", "returned_once").await?;
+                self.returned_by_review =
+                    store.count_where("review_tasks", "returned_once").await?;
             }
         }
         Ok(())

@@ -100,7 +100,11 @@ mod tests {
         let mut moved = base;
         moved.seq = 2;
         assert_ne!(base.hash(), moved.hash());
-        assert!(base.canonical().contains("2026-09-21T14:13:20.123456Z"), "{}", base.canonical());
+        assert!(
+            base.canonical().contains("2026-09-21T14:13:20.123456Z"),
+            "{}",
+            base.canonical()
+        );
     }
 
     #[test]

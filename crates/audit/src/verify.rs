@@ -1,8 +1,8 @@
 //! Checking the chains: every case's records in order, each one's hash recomputed and its
 //! link to the one before checked, up to the first broken link of each case.
 
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use sea_orm::{QueryOrder, QuerySelect};
 
 use crate::chain::{Fields, GENESIS};
@@ -59,7 +59,9 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Report, DbErr> {
         after = Some((last.case_number.clone(), last.seq));
         for record in &page {
             report.records += 1;
-            let same_chain = walk.as_ref().is_some_and(|w| w.case_number == record.case_number);
+            let same_chain = walk
+                .as_ref()
+                .is_some_and(|w| w.case_number == record.case_number);
             if !same_chain {
                 report.chains += 1;
                 walk = Some(Walk {
@@ -94,7 +96,10 @@ fn problem(walk: &Walk, record: &audit_record::Model) -> Option<String> {
     let expected_seq = walk.last_seq + 1;
     if record.seq != expected_seq {
         return Some(if walk.last_seq == 0 {
-            format!("the chain starts at seq {}: earlier records are missing", record.seq)
+            format!(
+                "the chain starts at seq {}: earlier records are missing",
+                record.seq
+            )
         } else {
             format!(
                 "seq {} follows seq {}: records in between are missing",

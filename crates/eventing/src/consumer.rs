@@ -451,8 +451,9 @@ mod tests {
         assert!(first < 8);
         assert_eq!(worker_of("CASE-1", 8), first);
         assert_eq!(worker_of("anything", 1), 0);
-        let spread: std::collections::BTreeSet<usize> =
-            (0..64).map(|n| worker_of(&format!("CASE-{n}"), 8)).collect();
+        let spread: std::collections::BTreeSet<usize> = (0..64)
+            .map(|n| worker_of(&format!("CASE-{n}"), 8))
+            .collect();
         assert!(spread.len() > 4, "{spread:?}");
     }
 

@@ -307,7 +307,10 @@ impl ServiceItem {
                 );
             }
             not_blank("implementing_body.towns.name", &town.name)?;
-            if body.towns[..index].iter().any(|earlier| earlier.code == town.code) {
+            if body.towns[..index]
+                .iter()
+                .any(|earlier| earlier.code == town.code)
+            {
                 return invalid(
                     "implementing_body.towns.code",
                     &format!("must be unique, {:?} is listed twice", town.code),
@@ -543,15 +546,24 @@ mod tests {
     fn a_case_goes_to_the_town_its_address_names() {
         let shipped = ServiceItem::parse(SHIPPED).unwrap();
         let own = shipped.town_for("河南省驻马店市西平县五沟营镇东街1号");
-        assert_eq!((own.code.as_str(), own.name.as_str()), ("412824101", "五沟营镇"));
+        assert_eq!(
+            (own.code.as_str(), own.name.as_str()),
+            ("412824101", "五沟营镇")
+        );
         assert_eq!(shipped.town_for("西平县权寨镇南街2号").code, "412824102");
-        assert_eq!(shipped.town_for("河南省驻马店市遂平县车站街3号").code, "412824101");
+        assert_eq!(
+            shipped.town_for("河南省驻马店市遂平县车站街3号").code,
+            "412824101"
+        );
 
         let mut county_wide = shipped.clone();
         county_wide.implementing_body.towns.clear();
         assert_eq!(county_wide.town_for("西平县权寨镇南街2号").code, "412824");
         let outside = error_for("code = \"412824102\"", "code = \"412825102\"");
-        assert!(outside.contains("implementing_body.towns.code"), "{outside}");
+        assert!(
+            outside.contains("implementing_body.towns.code"),
+            "{outside}"
+        );
         let twice = error_for("code = \"412824102\"", "code = \"412824101\"");
         assert!(twice.contains("unique"), "{twice}");
     }

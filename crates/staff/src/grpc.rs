@@ -104,15 +104,17 @@ impl StaffAuth {
     /// lies in this county; otherwise the status to answer with.
     pub fn require<T>(&self, request: &Request<T>, action: Action) -> Result<Staff, Status> {
         self.optional(request, action)?.ok_or_else(|| {
-            Status::unauthenticated(
-                "this call is for staff: send `authorization: Bearer <token>`",
-            )
+            Status::unauthenticated("this call is for staff: send `authorization: Bearer <token>`")
         })
     }
 
     /// As [`StaffAuth::require`], but a call without a token is no error (`None`): for calls
     /// that applicants make too, proving themselves another way.
-    pub fn optional<T>(&self, request: &Request<T>, action: Action) -> Result<Option<Staff>, Status> {
+    pub fn optional<T>(
+        &self,
+        request: &Request<T>,
+        action: Action,
+    ) -> Result<Option<Staff>, Status> {
         let Some(claims) = self.authenticate(request.metadata())? else {
             return Ok(None);
         };
@@ -153,14 +155,14 @@ impl StaffAuth {
                 let (scheme, token) = text.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
-            .ok_or_else(|| {
-                Status::unauthenticated("authorization must be `Bearer <token>`")
-            })?;
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         let now = chrono::Utc::now().timestamp();
-        token::verify(token, &self.keys, now).map(Some).map_err(|error| {
-            tracing::info!(%error, "staff call refused: token");
-            Status::unauthenticated(error.to_string())
-        })
+        token::verify(token, &self.keys, now)
+            .map(Some)
+            .map_err(|error| {
+                tracing::info!(%error, "staff call refused: token");
+                Status::unauthenticated(error.to_string())
+            })
     }
 }
 
@@ -198,7 +200,9 @@ impl std::fmt::Debug for BearerToken {
         } else {
             "none"
         };
-        f.debug_struct("BearerToken").field("value", &shown).finish()
+        f.debug_struct("BearerToken")
+            .field("value", &shown)
+            .finish()
     }
 }
 
@@ -237,7 +241,8 @@ mod tests {
     }
 
     fn request(token: Option<&str>) -> Request<()> {
-        let mut interceptor = token.map_or_else(BearerToken::none, |t| BearerToken::new(t).unwrap());
+        let mut interceptor =
+            token.map_or_else(BearerToken::none, |t| BearerToken::new(t).unwrap());
         interceptor.call(Request::new(())).unwrap()
     }
 
@@ -245,10 +250,14 @@ mod tests {
     fn a_call_is_checked_for_token_role_and_county() {
         let auth = auth();
         let reviewer = token(Role::Reviewer, "412824101", 600);
-        let staff = auth.require(&request(Some(&reviewer)), Action::WorkReviews).unwrap();
+        let staff = auth
+            .require(&request(Some(&reviewer)), Action::WorkReviews)
+            .unwrap();
         assert_eq!((staff.id.as_str(), staff.role), ("staff-1", Role::Reviewer));
 
-        let denied = auth.require(&request(Some(&reviewer)), Action::Decide).unwrap_err();
+        let denied = auth
+            .require(&request(Some(&reviewer)), Action::Decide)
+            .unwrap_err();
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
         let elsewhere = token(Role::Reviewer, "412825", 600);
         let denied = auth.require(&request(Some(&elsewhere)), Action::WorkReviews);
@@ -256,7 +265,10 @@ mod tests {
 
         let missing = auth.require(&request(None), Action::ReadCase).unwrap_err();
         assert_eq!(missing.code(), tonic::Code::Unauthenticated);
-        assert_eq!(auth.optional(&request(None), Action::ReadCase).unwrap(), None);
+        assert_eq!(
+            auth.optional(&request(None), Action::ReadCase).unwrap(),
+            None
+        );
         let expired = token(Role::Reviewer, "412824", -3600);
         let refused = auth.optional(&request(Some(&expired)), Action::ReadCase);
         assert_eq!(refused.unwrap_err().code(), tonic::Code::Unauthenticated);

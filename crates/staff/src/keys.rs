@@ -77,7 +77,10 @@ impl StaffKeys {
         let mut keys = Self::default();
         for entry in entries {
             let path = entry.map_err(read_error)?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.ends_with(PRIVATE_KEY_SUFFIX) {
                 tracing::warn!(
                     file = %path.display(),
@@ -216,7 +219,10 @@ mod tests {
         let dir = temp_dir();
         let generated = generate(&dir, "county-1").unwrap();
         let keys = StaffKeys::load_dir(&dir).unwrap();
-        assert_eq!(keys.ids().collect::<Vec<_>>(), vec![generated.key_id.as_str()]);
+        assert_eq!(
+            keys.ids().collect::<Vec<_>>(),
+            vec![generated.key_id.as_str()]
+        );
         let signing = read_signing_key(&generated.private_key_file).unwrap();
         assert_eq!(key_id(&signing.verifying_key()), generated.key_id);
 

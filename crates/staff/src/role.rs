@@ -145,7 +145,11 @@ mod tests {
         for action in writes {
             assert!(!Role::Supervisor.may(action), "{action:?}");
             let allowed: Vec<Role> = Role::ALL.into_iter().filter(|r| r.may(action)).collect();
-            assert_eq!(allowed.len(), 1, "{action:?} is one role's job: {allowed:?}");
+            assert_eq!(
+                allowed.len(),
+                1,
+                "{action:?} is one role's job: {allowed:?}"
+            );
         }
     }
 

@@ -86,7 +86,14 @@ mod tests {
 
     #[test]
     fn only_division_codes_are_scopes() {
-        for bad in ["", "41282", "4128241", "41282410a", "４１２８２４", "412824101x"] {
+        for bad in [
+            "",
+            "41282",
+            "4128241",
+            "41282410a",
+            "４１２８２４",
+            "412824101x",
+        ] {
             assert!(Scope::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(Scope::parse(" 412824 ").unwrap().as_str(), "412824");

@@ -94,8 +94,7 @@ mod tests {
 
     #[test]
     fn on_time_adds_a_year_to_the_old_anniversary() {
-        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-02-10"), &item())
-        else {
+        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-02-10"), &item()) else {
             panic!("expected approval");
         };
         assert_eq!(e.valid_until, date("2027-03-10"));
@@ -105,8 +104,7 @@ mod tests {
 
     #[test]
     fn late_restarts_from_the_application_day() {
-        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-05-20"), &item())
-        else {
+        let Decision::Approve(e) = decide(&application("2026-03-10", "2026-05-20"), &item()) else {
             panic!("expected approval");
         };
         assert_eq!(e.valid_until, date("2027-05-20"));

@@ -158,7 +158,9 @@ impl Officer {
             .one(&txn)
             .await?
             .ok_or(Refused::NotFound)?;
-        staff.require_area(&waiting.town_code).map_err(Refused::Scope)?;
+        staff
+            .require_area(&waiting.town_code)
+            .map_err(Refused::Scope)?;
         if waiting.state == pending_state::DECIDED {
             let made = decision::Entity::find_by_id(case_number.to_owned())
                 .one(&txn)

@@ -176,11 +176,21 @@ async fn only_a_decider_with_a_token_may_reverse() {
         case_number: "CASE-A".to_owned(),
         reason: "理由充分".to_owned(),
     };
-    let anonymous = app.api.reverse_decision(Request::new(message.clone())).await;
+    let anonymous = app
+        .api
+        .reverse_decision(Request::new(message.clone()))
+        .await;
     assert_eq!(anonymous.unwrap_err().code(), Code::Unauthenticated);
     for role in [Role::Reviewer, Role::Operator, Role::Supervisor] {
-        let refused = app.api.reverse_decision(as_staff(role, message.clone())).await;
-        assert_eq!(refused.unwrap_err().code(), Code::PermissionDenied, "{role}");
+        let refused = app
+            .api
+            .reverse_decision(as_staff(role, message.clone()))
+            .await;
+        assert_eq!(
+            refused.unwrap_err().code(),
+            Code::PermissionDenied,
+            "{role}"
+        );
     }
     assert!(reversals(&app).await.is_empty());
 }

@@ -108,8 +108,8 @@ impl Store {
             .enqueue(&txn, events::DELIVERY_COMPLETED, case_number, &completed)
             .await?;
         let role = recorded_by.role.code();
-        let entry = Entry::new(case_number, &recorded_by.id, role, "delivery.collected")
-            .because(format!(
+        let entry =
+            Entry::new(case_number, &recorded_by.id, role, "delivery.collected").because(format!(
                 "collected by the {} at {}",
                 collection.collected_by, collection.clerk_id
             ));

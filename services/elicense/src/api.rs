@@ -95,8 +95,9 @@ impl ElicenseService for ElicenseApi {
             .map_err(internal)?;
         let license =
             found.ok_or_else(|| Status::not_found("no license has been issued for this case"))?;
-        let read = Entry::new(&case_number, &staff.id, staff.role.code(), "license.read")
-            .because(format!("license {} shown, holder masked", license.identifier));
+        let read = Entry::new(&case_number, &staff.id, staff.role.code(), "license.read").because(
+            format!("license {} shown, holder masked", license.identifier),
+        );
         residence_audit::record(&self.db, &read)
             .await
             .map_err(internal)?;
@@ -144,8 +145,13 @@ impl ElicenseService for ElicenseApi {
         let cases: std::collections::BTreeSet<&str> =
             rows.iter().map(|row| row.case_number.as_str()).collect();
         for case_number in cases {
-            let read = Entry::new(case_number, &staff.id, staff.role.code(), "license.problems_read")
-                .because("platform problems listed with their reasons");
+            let read = Entry::new(
+                case_number,
+                &staff.id,
+                staff.role.code(),
+                "license.problems_read",
+            )
+            .because("platform problems listed with their reasons");
             residence_audit::record(&self.db, &read)
                 .await
                 .map_err(internal)?;
@@ -170,8 +176,8 @@ impl ElicenseApi {
             Some(staff) => (staff.id.as_str(), staff.role.code()),
             None => (residence_audit::PUBLIC, residence_audit::PUBLIC),
         };
-        let checked = Entry::new(&response.case_number, actor, role, "license.verified")
-            .because(format!(
+        let checked =
+            Entry::new(&response.case_number, actor, role, "license.verified").because(format!(
                 "license {} checked, holder masked; valid {}",
                 response.identifier, response.valid
             ));

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use prost::Message;
+use residence_audit::Entry;
 use residence_eventing::RelayHandle;
 use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
-use residence_audit::Entry;
 use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::{TimeSource, china_date, china_rfc3339};
 use residence_staff::{Action, Staff, StaffAuth};

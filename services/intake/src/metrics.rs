@@ -11,11 +11,13 @@ use crate::entity::{case, clock};
 use crate::status;
 
 /// Every stored status, so a stage that empties shows 0 rather than its last count.
-const STAGES: [&str; 11] = [
+const STAGES: [&str; 13] = [
     status::RECEIVED,
     status::ACCEPTED,
     status::REFUSED,
     status::SUPPLEMENT_REQUIRED,
+    status::IN_MANUAL_REVIEW,
+    status::AWAITING_DECISION,
     status::REVIEWED,
     status::APPROVED,
     status::DENIED,

@@ -322,11 +322,20 @@ mod tests {
     #[test]
     fn manual_review_moves_forward_and_only_the_applicant_ends_a_supplement_wait() {
         assert!(may_move(status::ACCEPTED, status::IN_MANUAL_REVIEW));
-        assert!(may_move(status::IN_MANUAL_REVIEW, status::AWAITING_DECISION));
+        assert!(may_move(
+            status::IN_MANUAL_REVIEW,
+            status::AWAITING_DECISION
+        ));
         assert!(may_move(status::AWAITING_DECISION, status::DENIED));
         assert!(may_move(status::IN_MANUAL_REVIEW, status::REVIEWED));
-        assert!(!may_move(status::AWAITING_DECISION, status::IN_MANUAL_REVIEW));
-        assert!(!may_move(status::SUPPLEMENT_REQUIRED, status::IN_MANUAL_REVIEW));
+        assert!(!may_move(
+            status::AWAITING_DECISION,
+            status::IN_MANUAL_REVIEW
+        ));
+        assert!(!may_move(
+            status::SUPPLEMENT_REQUIRED,
+            status::IN_MANUAL_REVIEW
+        ));
         assert!(may_return(status::IN_MANUAL_REVIEW));
         assert!(!may_return(status::APPROVED));
     }

@@ -151,8 +151,9 @@ impl Store {
             .await?;
 
         let model = self.conclude(&txn, model, submission, verdict, now).await?;
-        let entry = Entry::new(&case_number, APPLICANT, APPLICANT, "case.submitted")
-            .because(format!("{}, then {}", submission.channel.code(), model.status));
+        let entry = Entry::new(&case_number, APPLICANT, APPLICANT, "case.submitted").because(
+            format!("{}, then {}", submission.channel.code(), model.status),
+        );
         residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
         Ok(model)
@@ -198,8 +199,13 @@ impl Store {
             .conclude(&txn, model, &submission, &verdict, now)
             .await?;
         let codes: Vec<&str> = supplied.iter().map(MaterialKind::code).collect();
-        let entry = Entry::new(&model.case_number, APPLICANT, APPLICANT, "case.supplemented")
-            .because(format!("{}, then {}", codes.join(", "), model.status));
+        let entry = Entry::new(
+            &model.case_number,
+            APPLICANT,
+            APPLICANT,
+            "case.supplemented",
+        )
+        .because(format!("{}, then {}", codes.join(", "), model.status));
         residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
         Ok(model)

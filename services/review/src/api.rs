@@ -28,13 +28,25 @@ const MAX_FINDINGS: usize = 10;
 
 /// Every material kind the API knows, as the proto and the rules name it.
 const MATERIAL_KINDS: [(pb::MaterialKind, MaterialKind); 7] = [
-    (pb::MaterialKind::ResidencePermit, MaterialKind::ResidencePermit),
+    (
+        pb::MaterialKind::ResidencePermit,
+        MaterialKind::ResidencePermit,
+    ),
     (pb::MaterialKind::IdCard, MaterialKind::IdCard),
-    (pb::MaterialKind::ProofOfResidence, MaterialKind::ProofOfResidence),
-    (pb::MaterialKind::ProofOfEmployment, MaterialKind::ProofOfEmployment),
+    (
+        pb::MaterialKind::ProofOfResidence,
+        MaterialKind::ProofOfResidence,
+    ),
+    (
+        pb::MaterialKind::ProofOfEmployment,
+        MaterialKind::ProofOfEmployment,
+    ),
     (pb::MaterialKind::ProofOfStudy, MaterialKind::ProofOfStudy),
     (pb::MaterialKind::AgentIdCard, MaterialKind::AgentIdCard),
-    (pb::MaterialKind::ProofOfRelationship, MaterialKind::ProofOfRelationship),
+    (
+        pb::MaterialKind::ProofOfRelationship,
+        MaterialKind::ProofOfRelationship,
+    ),
 ];
 
 /// Serves `residence.v1.ReviewService`.
@@ -261,7 +273,10 @@ fn missing_materials(kinds: &[i32], v: &mut Violations) -> Vec<MaterialKind> {
 
 fn referral_findings(findings: &[pb::Finding], v: &mut Violations) -> Vec<Finding> {
     if findings.is_empty() || findings.len() > MAX_FINDINGS {
-        v.add("findings", format!("must list 1 to {MAX_FINDINGS} findings"));
+        v.add(
+            "findings",
+            format!("must list 1 to {MAX_FINDINGS} findings"),
+        );
         return Vec::new();
     }
     let mut checked = Vec::new();
@@ -409,12 +424,18 @@ mod tests {
     fn areas_are_division_codes_and_limits_are_capped() {
         let mut v = Violations::default();
         assert_eq!(area_code("", &mut v), None);
-        assert_eq!(area_code(" 412824101 ", &mut v).as_deref(), Some("412824101"));
+        assert_eq!(
+            area_code(" 412824101 ", &mut v).as_deref(),
+            Some("412824101")
+        );
         assert_eq!(list_limit(0, &mut v), DEFAULT_LIST_LIMIT);
         assert!(v.is_empty());
         area_code("4128", &mut v);
         list_limit(501, &mut v);
         let message = v.into_result().unwrap_err().message().to_owned();
-        assert!(message.contains("area_code") && message.contains("limit"), "{message}");
+        assert!(
+            message.contains("area_code") && message.contains("limit"),
+            "{message}"
+        );
     }
 }

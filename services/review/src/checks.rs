@@ -118,7 +118,11 @@ mod tests {
         let findings = run(&child, &item());
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].code, "agent_for_minor");
-        assert!(findings[0].message.contains("11岁"), "{}", findings[0].message);
+        assert!(
+            findings[0].message.contains("11岁"),
+            "{}",
+            findings[0].message
+        );
 
         let mut adult = application("河南省驻马店市西平县五沟营镇东街1号");
         adult.agent = Some(guardian);

@@ -97,7 +97,9 @@ impl Queue {
             .one(&txn)
             .await?
             .ok_or(Refused::NotFound)?;
-        staff.require_area(&task.town_code).map_err(Refused::Scope)?;
+        staff
+            .require_area(&task.town_code)
+            .map_err(Refused::Scope)?;
         if already_done(&task, staff, &action) {
             txn.commit().await?;
             return Ok(task);
@@ -106,7 +108,12 @@ impl Queue {
 
         let reason = self.apply(&txn, &task, staff, &action, now).await?;
         let updated = update(&txn, task, staff, &action, now).await?;
-        let entry = Entry::new(case_number, &staff.id, staff.role.code(), action.audit_code());
+        let entry = Entry::new(
+            case_number,
+            &staff.id,
+            staff.role.code(),
+            action.audit_code(),
+        );
         residence_audit::append(&txn, &entry.because(reason), now).await?;
         txn.commit().await?;
         self.relay.notify();
@@ -239,8 +246,8 @@ fn check_may_act(task: &task::Model, staff: &Staff, action: &Action) -> Result<(
             ))),
         };
     }
-    let held_by_staff = task.state == task_state::CLAIMED
-        && task.claimed_by.as_deref() == Some(staff.id.as_str());
+    let held_by_staff =
+        task.state == task_state::CLAIMED && task.claimed_by.as_deref() == Some(staff.id.as_str());
     if !held_by_staff {
         return Err(Refused::Precondition(match task.state.as_str() {
             task_state::WAITING => "claim the case first".to_owned(),

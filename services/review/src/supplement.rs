@@ -53,7 +53,9 @@ impl SupplementHandler {
             .one(&txn)
             .await?
         else {
-            return Ok(Outcome::Poison(format!("no review task for case {case_number}")));
+            return Ok(Outcome::Poison(format!(
+                "no review task for case {case_number}"
+            )));
         };
         if task.state != task_state::RETURNED {
             txn.commit().await?;

@@ -53,7 +53,10 @@ impl Recorder {
     /// Appends `entry` unless `key` is on file already; returns whether it was new.
     pub async fn append_new(&self, key: &str, entry: &impl Serialize) -> anyhow::Result<bool> {
         let fresh = {
-            let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             !seen.contains(key)
         };
         if !fresh {
