@@ -1,6 +1,7 @@
 //! The time-limit clocks against a real SQLite database: warnings, overdue events, pauses while
 //! the case waits on the applicant, and due dates corrected when a holiday calendar arrives.
 
+use residence_launcher::RunDir;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,27 +16,6 @@ use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 const CASE: &str = "114128240059672296100070900020260306000017";
-
-/// A throwaway folder removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!(
-            "residence-intake-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -62,10 +42,10 @@ fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().to_utc()
 }
 
-async fn database(scratch: &Scratch) -> DatabaseConnection {
+async fn database(scratch: &RunDir) -> DatabaseConnection {
     let url = format!(
         "sqlite://{}?mode=rwc",
-        scratch.0.join("intake.db").display()
+        scratch.path().join("intake.db").display()
     );
     let db = residence_runtime::database::connect("intake", &url)
         .await
@@ -75,8 +55,8 @@ async fn database(scratch: &Scratch) -> DatabaseConnection {
 }
 
 /// A calendar directory in `scratch` holding the shipped files of `years`.
-fn calendar_dir(scratch: &Scratch, years: &[i32]) -> SharedCalendar {
-    let dir = scratch.0.join("calendars");
+fn calendar_dir(scratch: &RunDir, years: &[i32]) -> SharedCalendar {
+    let dir = scratch.path().join("calendars");
     std::fs::create_dir_all(&dir).unwrap();
     for year in years {
         let file = format!("{year}.toml");
@@ -126,7 +106,7 @@ async fn raised(db: &DatabaseConnection) -> Vec<(String, serde_json::Value)> {
 
 #[tokio::test]
 async fn a_case_gets_one_warning_then_one_overdue_event_per_limit() {
-    let scratch = Scratch::new("warn");
+    let scratch = RunDir::new("intake-test-warn").unwrap();
     let db = database(&scratch).await;
     // Accepted on a Friday: both one-day limits end with Monday, China time.
     assert_eq!(
@@ -190,7 +170,7 @@ async fn a_case_gets_one_warning_then_one_overdue_event_per_limit() {
 
 #[tokio::test]
 async fn an_overdue_case_never_gets_a_late_warning() {
-    let scratch = Scratch::new("late");
+    let scratch = RunDir::new("intake-test-late").unwrap();
     let db = database(&scratch).await;
     accept(&db, &calendar(), "2026-03-06").await;
     let pass = watcher(&db, calendar_dir(&scratch, &[2025, 2026]))
@@ -204,7 +184,7 @@ async fn an_overdue_case_never_gets_a_late_warning() {
 
 #[tokio::test]
 async fn the_clock_stands_still_while_the_applicant_is_asked_for_materials() {
-    let scratch = Scratch::new("pause");
+    let scratch = RunDir::new("intake-test-pause").unwrap();
     let db = database(&scratch).await;
     let calendar = calendar();
     // Accepted Monday, due Tuesday; on Tuesday the case goes back to the applicant.
@@ -251,7 +231,7 @@ async fn the_clock_stands_still_while_the_applicant_is_asked_for_materials() {
 
 #[tokio::test]
 async fn a_decided_case_raises_nothing() {
-    let scratch = Scratch::new("stop");
+    let scratch = RunDir::new("intake-test-stop").unwrap();
     let db = database(&scratch).await;
     accept(&db, &calendar(), "2026-03-06").await;
     let txn = db.begin().await.unwrap();
@@ -267,7 +247,7 @@ async fn a_decided_case_raises_nothing() {
 
 #[tokio::test]
 async fn loading_next_years_calendar_corrects_unconfirmed_due_dates() {
-    let scratch = Scratch::new("redate");
+    let scratch = RunDir::new("intake-test-redate").unwrap();
     let db = database(&scratch).await;
     // Without a 2026 schedule, 2025-12-31 plus one working day counts weekends only: Jan 1.
     let without_2026 = Calendar::new(vec![schedule(2025)]).unwrap();

@@ -5,6 +5,7 @@
 //! The handlers run in-process against a real SQLite database; only the transport is left out,
 //! so the date can be the case's instead of today's.
 
+use residence_launcher::RunDir;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -47,27 +48,6 @@ fn cases() -> Vec<Value> {
         .filter(|line| !line.trim().is_empty())
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
-}
-
-/// A throwaway folder removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!(
-            "residence-verdict-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Intake's handlers on their own database, living on `today` at 10:00 China time.
@@ -223,7 +203,7 @@ async fn check(case: &Value) -> Vec<String> {
     let input = &case["input"];
     let expect = &case["expect"];
     let mut item = item();
-    let scratch = Scratch::new(id);
+    let scratch = RunDir::new(&format!("intake-test-verdict-{id}")).unwrap();
     let mut problems = Vec::new();
 
     let (today, request) = match case["rule"].as_str().unwrap() {
@@ -273,7 +253,7 @@ async fn check(case: &Value) -> Vec<String> {
         }
     };
 
-    let api = intake(&scratch.0, today, item).await;
+    let api = intake(scratch.path(), today, item).await;
     let (pre, submitted, pre_response, created) = both(&api, request).await;
     if pre != submitted {
         problems.push(format!(

@@ -1,7 +1,7 @@
 //! The sweeper against a real SQLite database: which cases count as stuck, how often it asks,
 //! and what a resend request re-publishes.
 
-use std::path::PathBuf;
+use residence_launcher::RunDir;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use residence_eventing::entity::outbox;
@@ -13,31 +13,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
 use sea_orm_migration::MigratorTrait;
 
-/// A throwaway folder removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!(
-            "residence-sweeper-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn database(scratch: &Scratch) -> DatabaseConnection {
+async fn database(scratch: &RunDir) -> DatabaseConnection {
     let url = format!(
         "sqlite://{}?mode=rwc",
-        scratch.0.join("intake.db").display()
+        scratch.path().join("intake.db").display()
     );
     let db = residence_runtime::database::connect("intake", &url)
         .await
@@ -116,7 +95,7 @@ async fn requested(db: &DatabaseConnection) -> Vec<String> {
 
 #[tokio::test]
 async fn only_cases_waiting_on_the_services_beyond_their_budget_are_asked_for() {
-    let scratch = Scratch::new("which");
+    let scratch = RunDir::new("intake-test-which").unwrap();
     let db = database(&scratch).await;
     let long_ago = at("2026-03-02T02:00:00Z");
     let now = at("2026-03-02T02:10:00Z");
@@ -158,7 +137,7 @@ async fn only_cases_waiting_on_the_services_beyond_their_budget_are_asked_for() 
 
 #[tokio::test]
 async fn a_case_that_stays_stuck_is_asked_for_less_and_less_often() {
-    let scratch = Scratch::new("spacing");
+    let scratch = RunDir::new("intake-test-spacing").unwrap();
     let db = database(&scratch).await;
     let start = at("2026-03-02T02:00:00Z");
     case(&db, "A", "approved", None, start).await;
@@ -189,7 +168,7 @@ async fn a_case_that_stays_stuck_is_asked_for_less_and_less_often() {
 
 #[tokio::test]
 async fn a_resend_request_queues_the_cases_events_again_but_not_itself() {
-    let scratch = Scratch::new("republish");
+    let scratch = RunDir::new("intake-test-republish").unwrap();
     let db = database(&scratch).await;
     let writer = OutboxWriter::new("intake");
     let payload = serde_json::json!({"case_number": "A"});
