@@ -56,3 +56,25 @@ pub async fn create_table_for<E: EntityTrait>(
     }
     Ok(())
 }
+
+/// Adds each of `columns` to `entity`'s table unless it is there already: a database created
+/// after the column joined the entity got it with its table. One column per statement, since
+/// SQLite alters one column at a time.
+pub async fn add_missing_columns<E: EntityTrait>(
+    manager: &SchemaManager<'_>,
+    entity: E,
+    columns: impl IntoIterator<Item = ColumnDef>,
+) -> Result<(), DbErr> {
+    for mut column in columns {
+        let name = column.get_column_name();
+        if manager.has_column(entity.table_name(), &name).await? {
+            continue;
+        }
+        let alter = Table::alter()
+            .table(entity)
+            .add_column(&mut column)
+            .to_owned();
+        manager.alter_table(alter).await?;
+    }
+    Ok(())
+}

@@ -1,8 +1,7 @@
 //! Decision's schema.
 
 use residence_audit::CreateAuditRecords;
-use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
-use sea_orm::EntityName;
+use residence_eventing::migration::{CreateOutboxAndInbox, add_missing_columns, create_table_for};
 use sea_orm_migration::prelude::*;
 
 use crate::entity::{decision, pending};
@@ -66,7 +65,7 @@ impl MigrationTrait for AddReversals {
                 .null()
                 .to_owned(),
         ];
-        add_missing_columns(manager, columns).await
+        add_missing_columns(manager, decision::Entity, columns).await
     }
 }
 
@@ -93,29 +92,6 @@ impl MigrationTrait for AddOfficerDecisions {
                 .null()
                 .to_owned(),
         ];
-        add_missing_columns(manager, columns).await
+        add_missing_columns(manager, decision::Entity, columns).await
     }
-}
-
-/// Adds each of `columns` to decisions, one statement each (SQLite alters one column at a
-/// time), skipping those a newer database got with its table.
-async fn add_missing_columns(
-    manager: &SchemaManager<'_>,
-    columns: impl IntoIterator<Item = ColumnDef>,
-) -> Result<(), DbErr> {
-    for mut column in columns {
-        let name = column.get_column_name();
-        if manager
-            .has_column(decision::Entity.table_name(), &name)
-            .await?
-        {
-            continue;
-        }
-        let alter = Table::alter()
-            .table(decision::Entity)
-            .add_column(&mut column)
-            .to_owned();
-        manager.alter_table(alter).await?;
-    }
-    Ok(())
 }

@@ -1,7 +1,6 @@
 //! The e-license service's schema.
 
-use residence_eventing::migration::{CreateOutboxAndInbox, create_table_for};
-use sea_orm::EntityName;
+use residence_eventing::migration::{CreateOutboxAndInbox, add_missing_columns, create_table_for};
 use sea_orm_migration::prelude::*;
 
 use crate::entity::{license, platform_message};
@@ -72,21 +71,7 @@ impl MigrationTrait for SignAndTrackLicenses {
                 .null()
                 .to_owned(),
         ];
-        for mut column in columns {
-            // A database made after this change got the column with its table.
-            let name = column.get_column_name();
-            if manager
-                .has_column(license::Entity.table_name(), &name)
-                .await?
-            {
-                continue;
-            }
-            let alter = Table::alter()
-                .table(license::Entity)
-                .add_column(&mut column)
-                .to_owned();
-            manager.alter_table(alter).await?;
-        }
+        add_missing_columns(manager, license::Entity, columns).await?;
         // Verification tells which version replaced a license.
         let by_supersedes = Index::create()
             .name("idx-licenses-supersedes")
