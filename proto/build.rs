@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "residence/v1/decision.proto",
     "residence/v1/delivery.proto",
     "residence/v1/elicense.proto",
+    "residence/v1/supervision.proto",
 ];
 
 fn main() -> anyhow::Result<()> {

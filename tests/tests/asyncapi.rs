@@ -145,3 +145,46 @@ fn the_courier_accepts_exactly_the_status_reports_the_contract_allows() -> Resul
         &contract.header_problems("parcelStatus", &headers)?,
     )
 }
+
+#[test]
+fn applicant_notifications_as_intake_builds_them_match_the_contract() -> Result<()> {
+    use residence_events::{
+        Channel, NOTIFICATION_REQUESTED, NOTIFICATION_SCHEMA, NotificationKind,
+        NotificationRequested,
+    };
+    let contract = contract()?;
+    let address = text_at(&contract, "/channels/applicantNotification/address")?;
+    assert_eq!(address, NOTIFICATION_REQUESTED.subject);
+    let kinds: Vec<&str> = NotificationKind::ALL.iter().map(|k| k.code()).collect();
+    let documented = "/components/schemas/ApplicantNotification/properties/kind/enum";
+    assert_eq!(contract.at(documented)?, &json!(kinds));
+
+    for kind in NotificationKind::ALL {
+        let message = NotificationRequested {
+            schema: NOTIFICATION_SCHEMA.to_owned(),
+            notification_id: format!("C-20261204-000001-{}-1", kind.code()),
+            case_number: "C-20261204-000001".to_owned(),
+            kind,
+            channel: Channel::Online,
+            phone: "13800000000".to_owned(),
+            text: "【西平县居住证签注】您的居住证签注申请已收件。".to_owned(),
+            requested_at: Utc::now(),
+        };
+        let payload = serde_json::to_value(&message)?;
+        ensure_none(
+            kind.code(),
+            &contract.payload_problems("applicantNotification", &payload)?,
+        )?;
+    }
+    // The documented example is one intake's gateway consumer can read.
+    let example = contract.at("/components/messages/applicantNotification/examples/0/payload")?;
+    let read: NotificationRequested = serde_json::from_value(example.clone())?;
+    assert_eq!(read.kind, NotificationKind::Accepted);
+
+    let envelope = Envelope::new(NOTIFICATION_REQUESTED.subject, "/residence/intake", "C-1");
+    let headers = serde_json::to_value(envelope.headers())?;
+    ensure_none(
+        "notification headers",
+        &contract.header_problems("applicantNotification", &headers)?,
+    )
+}

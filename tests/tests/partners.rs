@@ -3,6 +3,7 @@
 //! account and each partner as its own account. A partner reaches its own waybill requests
 //! and status subjects and nothing else; the courier asks again for a waybill nobody accepts,
 //! then raises an incident; a status on a parcel of another partner is rejected and logged.
+//! The county's SMS gateway reads the applicant notifications and nothing else.
 //!
 //! The service binaries must be built first (`cargo build --workspace --bins`).
 
@@ -45,6 +46,11 @@ const ZTO: Account = Account {
     user: "zto",
     variable: "RESIDENCE_NATS_ZTO_PASSWORD",
     password: "zto-test-password",
+};
+const GATEWAY: Account = Account {
+    user: "gateway",
+    variable: "RESIDENCE_NATS_GATEWAY_PASSWORD",
+    password: "gateway-test-password",
 };
 
 #[derive(Clone, Copy)]
@@ -93,7 +99,7 @@ impl Deployment {
         let root = project_root()?;
         let dir = RunDir::new(prefix)?;
         let binary = ensure_nats_server(&root).await?;
-        let env: Vec<(String, String)> = [SERVICES, EMS, ZTO]
+        let env: Vec<(String, String)> = [SERVICES, EMS, ZTO, GATEWAY]
             .iter()
             .map(|account| (account.variable.to_owned(), account.password.to_owned()))
             .collect();
@@ -337,7 +343,7 @@ async fn the_shipped_server_configuration_is_valid() -> Result<()> {
         .arg("-t")
         .arg("-c")
         .arg(root.join("deploy/nats/server.conf"))
-        .envs([SERVICES, EMS, ZTO].map(|account| (account.variable, account.password)))
+        .envs([SERVICES, EMS, ZTO, GATEWAY].map(|account| (account.variable, account.password)))
         .output()
         .await?;
     let report = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -533,5 +539,73 @@ async fn the_simulator_delivers_with_its_partner_credentials() -> Result<()> {
 
     shutdown.cancel();
     timeout(DEADLINE, partner).await???;
+    deployment.stop().await
+}
+
+#[tokio::test]
+async fn the_sms_gateway_reads_applicant_notifications_and_nothing_else() -> Result<()> {
+    let root = project_root()?;
+    let deployment =
+        Deployment::start("partners-gateway", &item_preferring_zto(&root)?, &[]).await?;
+    let services = deployment.connect(SERVICES).await?;
+    residence_intake::notify::ensure_gateway_feed(&services.jetstream)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    // An internal event with personal data, and a notification, on the same stream.
+    start_delivery(&services, "CASE-GATEWAY-1").await?;
+    let notification = events::NotificationRequested {
+        schema: events::NOTIFICATION_SCHEMA.to_owned(),
+        notification_id: "CASE-GATEWAY-1-accepted-1".to_owned(),
+        case_number: "CASE-GATEWAY-1".to_owned(),
+        kind: events::NotificationKind::Accepted,
+        channel: events::Channel::Online,
+        phone: "13800000000".to_owned(),
+        text: "【西平县居住证签注】您的居住证签注申请CASE-GATEWAY-1已受理。".to_owned(),
+        requested_at: chrono::Utc::now(),
+    };
+    services
+        .jetstream
+        .publish(
+            events::NOTIFICATION_REQUESTED.subject,
+            serde_json::to_vec(&notification)?.into(),
+        )
+        .await?
+        .await?;
+
+    let mut gateway = deployment.connect(GATEWAY).await?;
+    let consumer: PullConsumer = gateway
+        .jetstream
+        .get_consumer_from_stream(residence_intake::notify::GATEWAY_CONSUMER, "RESIDENCE")
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let mut batch = consumer.fetch().max_messages(10).messages().await?;
+    let message = timeout(DEADLINE, batch.next())
+        .await?
+        .context("no notification")?
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    // The delivery event went first: the gateway's first message is the notification only
+    // because the consumer filters everything else out.
+    let read: events::NotificationRequested = serde_json::from_slice(&message.payload)?;
+    assert_eq!(read, notification);
+    message
+        .ack()
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+
+    // The other events and every other consumer are out of reach.
+    let _internal = gateway.client.subscribe("residence.v1.>").await?;
+    gateway
+        .violation("Subscription to \"residence.v1.>\"")
+        .await?;
+    let waybills = "JS.SERVICES.API.CONSUMER.INFO.LOGISTICS.partner-ems-waybills";
+    gateway.client.publish(waybills, "".into()).await?;
+    gateway
+        .violation(&format!("Publish to \"{waybills}\""))
+        .await?;
+    let progress = "JS.SERVICES.API.CONSUMER.MSG.NEXT.RESIDENCE.intake-case-progress";
+    gateway.client.publish(progress, "".into()).await?;
+    gateway
+        .violation(&format!("Publish to \"{progress}\""))
+        .await?;
     deployment.stop().await
 }

@@ -82,6 +82,23 @@ pub const CASE_OVERDUE: EventType = EventType::new("residence.v1.case.overdue");
 /// case again. Published by intake, which owns the case.
 pub const CASE_RESEND_REQUESTED: EventType = EventType::new("residence.v1.case.resend_requested");
 
+/// The applicant asked to withdraw an accepted case before its decision. Published by intake;
+/// the decision service answers with `residence.v1.decision.withdrawn` unless it decided first.
+pub const CASE_WITHDRAWAL_REQUESTED: EventType =
+    EventType::new("residence.v1.case.withdrawal_requested");
+/// The decision service ended an undecided case at its applicant's request (终止办理): it will
+/// never be approved or denied.
+pub const DECISION_WITHDRAWN: EventType = EventType::new("residence.v1.decision.withdrawn");
+/// A message for the applicant, for the county's SMS or app gateway to send. Carries the
+/// applicant's mobile number and the Chinese text; never the ID number.
+pub const NOTIFICATION_REQUESTED: EventType = EventType::new("residence.v1.notification.requested");
+/// An applicant rated a closed case (好差评). Carries no personal data.
+pub const RATING_SUBMITTED: EventType = EventType::new("residence.v1.rating.submitted");
+/// A dissatisfied rating opened a follow-up task (差评整改). Carries no personal data.
+pub const FOLLOW_UP_OPENED: EventType = EventType::new("residence.v1.follow_up.opened");
+/// Staff recorded the outcome of a follow-up task and closed it.
+pub const FOLLOW_UP_CLOSED: EventType = EventType::new("residence.v1.follow_up.closed");
+
 /// Every internal event type, for stream set-up and documentation.
 pub const ALL_INTERNAL: &[EventType] = &[
     APPLICATION_RECEIVED,
@@ -107,6 +124,12 @@ pub const ALL_INTERNAL: &[EventType] = &[
     CASE_DEADLINE_APPROACHING,
     CASE_OVERDUE,
     CASE_RESEND_REQUESTED,
+    CASE_WITHDRAWAL_REQUESTED,
+    DECISION_WITHDRAWN,
+    NOTIFICATION_REQUESTED,
+    RATING_SUBMITTED,
+    FOLLOW_UP_OPENED,
+    FOLLOW_UP_CLOSED,
 ];
 
 /// Partner-facing subjects for logistics partners (JSON, documented in the AsyncAPI file).

@@ -189,6 +189,145 @@ pub struct CaseResendRequested {
     pub attempt: u32,
 }
 
+/// `residence.v1.case.withdrawal_requested`. The reason is the applicant's own words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseWithdrawalRequested {
+    pub case_number: String,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// `residence.v1.decision.withdrawn`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionWithdrawn {
+    pub case_number: String,
+    pub reason: String,
+    pub withdrawn_at: DateTime<Utc>,
+}
+
+/// What an applicant notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// 已收件.
+    Received,
+    /// 已受理, with the due date.
+    Accepted,
+    /// 不予受理, with the reasons.
+    Refused,
+    /// 补正: the materials still needed, in one notice.
+    SupplementRequired,
+    /// 准予签注.
+    Approved,
+    /// 不予签注, with the legal basis.
+    Denied,
+    /// Handed to the courier, with the partner and tracking number.
+    Shipped,
+    /// Waiting at the window.
+    ReadyForPickup,
+    /// Delivered by the courier.
+    Delivered,
+    /// Collected at the window.
+    Collected,
+    /// Withdrawn at the applicant's request.
+    Withdrawn,
+    /// The withdrawal came too late: the case was decided first.
+    WithdrawalTooLate,
+    /// The one invitation to rate a closed case (好差评).
+    RatingInvitation,
+}
+
+impl NotificationKind {
+    /// Every kind, in the order of a case's life.
+    pub const ALL: [NotificationKind; 13] = [
+        Self::Received,
+        Self::Accepted,
+        Self::Refused,
+        Self::SupplementRequired,
+        Self::Approved,
+        Self::Denied,
+        Self::Shipped,
+        Self::ReadyForPickup,
+        Self::Delivered,
+        Self::Collected,
+        Self::Withdrawn,
+        Self::WithdrawalTooLate,
+        Self::RatingInvitation,
+    ];
+
+    /// Stable snake-case code, as sent and as the template file names it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Accepted => "accepted",
+            Self::Refused => "refused",
+            Self::SupplementRequired => "supplement_required",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Shipped => "shipped",
+            Self::ReadyForPickup => "ready_for_pickup",
+            Self::Delivered => "delivered",
+            Self::Collected => "collected",
+            Self::Withdrawn => "withdrawn",
+            Self::WithdrawalTooLate => "withdrawal_too_late",
+            Self::RatingInvitation => "rating_invitation",
+        }
+    }
+}
+
+/// The `schema` of applicant notifications.
+pub const NOTIFICATION_SCHEMA: &str = "residence.v1.notification";
+
+/// `residence.v1.notification.requested`: one message for one applicant. The gateway sends
+/// `text` to `phone` once per `notification_id` (the same id may arrive more than once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRequested {
+    /// Always [`NOTIFICATION_SCHEMA`].
+    pub schema: String,
+    /// Stable per case and kind (and per notice, for repeated kinds): the gateway's
+    /// de-duplication key.
+    pub notification_id: String,
+    pub case_number: String,
+    pub kind: NotificationKind,
+    /// How the applicant applied: `online` applicants also get it in the app.
+    pub channel: Channel,
+    /// Mainland mobile number the text goes to. Personal data: the gateway must not log it.
+    pub phone: String,
+    /// The message, in Chinese, from the county's template.
+    pub text: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// `residence.v1.rating.submitted`. The applicant's comment stays in intake.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatingSubmitted {
+    pub case_number: String,
+    /// 9-digit code of the case's town.
+    pub town_code: String,
+    /// `web`, `app`, `sms`, `window` or `hotline`.
+    pub channel: String,
+    /// 1 (非常不满意) to 5 (非常满意).
+    pub level: u8,
+    pub rated_at: DateTime<Utc>,
+}
+
+/// `residence.v1.follow_up.opened` and `residence.v1.follow_up.closed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpChanged {
+    pub follow_up_id: String,
+    pub case_number: String,
+    pub town_code: String,
+    /// The rating level that opened it: 1 or 2.
+    pub level: u8,
+    pub due_on: NaiveDate,
+    pub opened_at: DateTime<Utc>,
+    /// When closed: when, and the staff id who closed it. The outcome text stays in intake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+}
+
 /// `residence.v1.application.refused`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApplicationRefused {

@@ -99,6 +99,14 @@ pub struct TimeLimits {
     pub legal_working_days: u32,
     /// 承诺办理时限, working days; never longer than the legal limit.
     pub promised_working_days: u32,
+    /// Working days to follow up a dissatisfied rating (差评整改), counted from the day after
+    /// the rating.
+    #[serde(default = "default_follow_up_working_days")]
+    pub follow_up_working_days: u32,
+}
+
+fn default_follow_up_working_days() -> u32 {
+    5
 }
 
 /// Channels offered.
@@ -331,6 +339,12 @@ impl ServiceItem {
             return invalid(
                 "time_limits.promised_working_days",
                 "must be at least 1 and at most legal_working_days",
+            );
+        }
+        if !(1..=30).contains(&limits.follow_up_working_days) {
+            return invalid(
+                "time_limits.follow_up_working_days",
+                "must be between 1 and 30",
             );
         }
         Ok(())

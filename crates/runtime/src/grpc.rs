@@ -94,18 +94,20 @@ impl Violations {
     }
 }
 
-/// Health service reporting the service named `name` as serving, and the reporter to change
+/// Health service reporting the services named in `names` as serving, and the reporter to change
 /// that.
 pub async fn health(
-    name: &str,
+    names: &[&str],
 ) -> (
     HealthReporter,
     tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
 ) {
     let (reporter, server) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status(name, tonic_health::ServingStatus::Serving)
-        .await;
+    for name in names {
+        reporter
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
     (reporter, server)
 }
 

@@ -189,18 +189,51 @@ impl Service {
         S::Future: Send + 'static,
     {
         let api = api.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
-        self.serve_routes(S::NAME, Routes::new(api)).await
+        self.serve_routes(&[S::NAME], Routes::new(api)).await
+    }
+
+    /// Serves two APIs from one port, as [`Service::serve`] serves one; health reports both.
+    pub async fn serve_two<S, T>(self, api: S, second: T) -> anyhow::Result<()>
+    where
+        S: tonic::codegen::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = Infallible,
+            > + NamedService
+            + Api
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        T: tonic::codegen::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = Infallible,
+            > + NamedService
+            + Api
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Future: Send + 'static,
+    {
+        let api = api.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
+        let second = second.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
+        let routes = Routes::new(api).add_service(second);
+        self.serve_routes(&[S::NAME, T::NAME], routes).await
     }
 
     /// Serves health and reflection only, reporting `health_name` as serving, for a service
     /// whose work is all events.
     pub async fn serve_health_only(self, health_name: &str) -> anyhow::Result<()> {
-        self.serve_routes(health_name, Routes::default()).await
+        self.serve_routes(&[health_name], Routes::default()).await
     }
 
-    async fn serve_routes(self, health_name: &str, api: Routes) -> anyhow::Result<()> {
-        let (reporter, health_service) = grpc::health(health_name).await;
-        let names = vec![health_name.to_owned(), String::new()];
+    async fn serve_routes(self, health_names: &[&str], api: Routes) -> anyhow::Result<()> {
+        let (reporter, health_service) = grpc::health(health_names).await;
+        let mut names: Vec<String> = health_names.iter().map(|name| (*name).to_owned()).collect();
+        names.push(String::new());
         let watch = health::watch(self.readiness, reporter, names, self.shutdown.clone());
         let watch = tokio::spawn(watch);
         let served = serve_until_shutdown(self.listener, health_service, api, &self.shutdown).await;
@@ -262,4 +295,5 @@ api!(
     decision_service_server::DecisionServiceServer<DecisionService>,
     delivery_service_server::DeliveryServiceServer<DeliveryService>,
     elicense_service_server::ElicenseServiceServer<ElicenseService>,
+    supervision_service_server::SupervisionServiceServer<SupervisionService>,
 );

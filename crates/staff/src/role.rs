@@ -45,11 +45,24 @@ impl Role {
             Self::Reviewer => matches!(action, ReadCase | ReadReviews | WorkReviews),
             Self::Decider => matches!(
                 action,
-                ReadCase | ReadReviews | ReadDecisions | Decide | ReverseDecisions | ReadLicenses
+                ReadCase
+                    | ReadReviews
+                    | ReadDecisions
+                    | Decide
+                    | ReverseDecisions
+                    | ReadLicenses
+                    | ReadReports
             ),
             Self::Operator => matches!(
                 action,
-                ReadCase | ReadDeliveries | RecordCollections | ReadLicenses | ReadPlatformProblems
+                ReadCase
+                    | ReadDeliveries
+                    | RecordCollections
+                    | ReadLicenses
+                    | ReadPlatformProblems
+                    | ReadReports
+                    | ReadFollowUps
+                    | WorkFollowUps
             ),
             Self::Supervisor => matches!(
                 action,
@@ -59,6 +72,8 @@ impl Role {
                     | ReadDeliveries
                     | ReadLicenses
                     | ReadPlatformProblems
+                    | ReadReports
+                    | ReadFollowUps
             ),
         }
     }
@@ -93,11 +108,17 @@ pub enum Action {
     ReadLicenses,
     /// List what the e-license platforms rejected or never acknowledged.
     ReadPlatformProblems,
+    /// See the supervision report: time limits and ratings per town and stage.
+    ReadReports,
+    /// See the follow-up tasks of dissatisfied ratings.
+    ReadFollowUps,
+    /// Record the outcome of a follow-up task and close it.
+    WorkFollowUps,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 13] = [
         Self::ReadCase,
         Self::ReadReviews,
         Self::WorkReviews,
@@ -108,6 +129,9 @@ impl Action {
         Self::RecordCollections,
         Self::ReadLicenses,
         Self::ReadPlatformProblems,
+        Self::ReadReports,
+        Self::ReadFollowUps,
+        Self::WorkFollowUps,
     ];
 
     /// What the action does, for refusals: "a reviewer may not decide cases".
@@ -123,6 +147,9 @@ impl Action {
             Self::RecordCollections => "record collections",
             Self::ReadLicenses => "read licenses",
             Self::ReadPlatformProblems => "read e-license platform problems",
+            Self::ReadReports => "read supervision reports",
+            Self::ReadFollowUps => "read rating follow-ups",
+            Self::WorkFollowUps => "close rating follow-ups",
         }
     }
 }
@@ -138,6 +165,7 @@ mod tests {
             Action::Decide,
             Action::ReverseDecisions,
             Action::RecordCollections,
+            Action::WorkFollowUps,
         ];
         for role in Role::ALL {
             assert!(role.may(Action::ReadCase), "{role}");

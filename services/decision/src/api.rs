@@ -146,9 +146,10 @@ impl DecisionService for DecisionApi {
             staff.require_area(town)?;
         }
         if decision.outcome != store::APPROVED {
-            return Err(Status::failed_precondition(
-                "only an approval can be reversed; this case was denied",
-            ));
+            return Err(Status::failed_precondition(format!(
+                "only an approval can be reversed; this case was {}",
+                decision.outcome
+            )));
         }
         if decision.reversed_at.is_some() {
             return Ok(Response::new(to_response(decision)));
@@ -289,6 +290,7 @@ fn to_response(decision: decision::Model) -> pb::GetDecisionResponse {
     let outcome = match decision.outcome.as_str() {
         store::APPROVED => pb::DecisionOutcome::Approved,
         store::DENIED => pb::DecisionOutcome::Denied,
+        store::WITHDRAWN => pb::DecisionOutcome::Withdrawn,
         _ => pb::DecisionOutcome::Unspecified,
     };
     pb::GetDecisionResponse {
@@ -337,6 +339,28 @@ mod tests {
         let time = DateTime::parse_from_rfc3339("2026-12-05T08:00:00.987Z").unwrap();
         let cut = whole_seconds(time.with_timezone(&Utc));
         assert_eq!(cut.to_rfc3339(), "2026-12-05T08:00:00+00:00");
+    }
+
+    #[test]
+    fn a_withdrawal_reads_as_withdrawn_with_nothing_decided() {
+        let withdrawn = decision::Model {
+            case_number: "C-1".into(),
+            outcome: store::WITHDRAWN.into(),
+            endorsement: None,
+            legal_basis: None,
+            reasons: "[]".into(),
+            decided_at: Utc::now(),
+            reversed_at: None,
+            reversal_reason: None,
+            reversed_by: None,
+            decided_by: None,
+            town_code: None,
+        };
+        let read = to_response(withdrawn);
+        assert_eq!(read.outcome, pb::DecisionOutcome::Withdrawn as i32);
+        assert_eq!(read.endorsement, None);
+        assert!(read.legal_basis.is_empty() && read.reasons.is_empty());
+        assert!(read.decided_by.is_empty() && !read.decided_at.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod decision {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub case_number: String,
-        /// `approved` or `denied`.
+        /// `approved`, `denied`, or `withdrawn` when the applicant withdrew first.
         #[sea_orm(indexed)]
         pub outcome: String,
         /// The endorsement written on the permit, as JSON, when approved.
@@ -52,7 +52,8 @@ pub mod pending {
         /// 9-digit division code of the town whose staff work the case.
         #[sea_orm(indexed)]
         pub town_code: String,
-        /// `pending` until the officer decides, then `decided`.
+        /// `pending` until the officer decides, then `decided`; `withdrawn` when the applicant
+        /// withdrew first.
         #[sea_orm(indexed)]
         pub state: String,
         /// The application as review passed it on (JSON). Holds personal data.
@@ -77,4 +78,6 @@ pub mod pending_state {
     pub const PENDING: &str = "pending";
     /// Decided by the officer.
     pub const DECIDED: &str = "decided";
+    /// Withdrawn by the applicant before the officer decided.
+    pub const WITHDRAWN: &str = "withdrawn";
 }

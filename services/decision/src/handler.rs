@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use residence_audit::Entry;
-use residence_eventing::db::begin_write;
+use residence_eventing::db::{begin_write, is_unique_violation};
 use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle, consumer};
 use residence_events::{self as events, ReviewCompleted, ReviewOutcome};
 use residence_item::ServiceItem;
@@ -21,7 +21,7 @@ pub const CONSUMER: &str = "decision-reviewed-cases";
 pub const SUBJECTS: &[&str] = &[events::REVIEW_COMPLETED.subject];
 
 /// Decides on `residence.v1.review.completed`. Idempotent: one decision, or one wait for the
-/// officer, per case.
+/// officer, per case. A case its applicant withdrew keeps its withdrawal and is not decided.
 #[derive(Debug)]
 pub struct DecisionHandler {
     pub db: DatabaseConnection,
@@ -38,6 +38,9 @@ impl Handler for DecisionHandler {
         };
         match self.decide(event, review).await {
             Ok(outcome) => outcome,
+            // The case was withdrawn or decided meanwhile (only PostgreSQL lets writers
+            // overlap): that stands.
+            Err(error) if is_unique_violation(&error) => Outcome::Done,
             Err(error) => Outcome::Retry(error.to_string()),
         }
     }
@@ -50,6 +53,7 @@ impl DecisionHandler {
         let now = Utc::now();
 
         let txn = begin_write(&self.db).await?;
+        // Decided, or withdrawn by the applicant before review finished.
         let already_decided = decision::Entity::find_by_id(case_number.clone())
             .one(&txn)
             .await?

@@ -1,7 +1,8 @@
 //! 决定: the decision service approves a reviewed case and computes the endorsement (new
 //! validity, residence address, issuing authority), or denies it with the legal basis. Cases
 //! that passed review are decided by the rules at once; cases a reviewer referred with
-//! findings wait for the deciding officer.
+//! findings wait for the deciding officer. An applicant may withdraw a case until it is
+//! decided; whichever comes first, decision or withdrawal, stands.
 
 pub mod api;
 pub mod decide;
@@ -9,6 +10,7 @@ pub mod entity;
 pub mod handler;
 pub mod migration;
 pub mod store;
+pub mod withdrawal;
 
 use std::sync::Arc;
 
@@ -49,6 +51,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         item: Arc::clone(&item),
     };
     service.consume(spec, handler);
+    let spec = ConsumerSpec::new(
+        withdrawal::CONSUMER,
+        streams::RESIDENCE,
+        withdrawal::SUBJECTS,
+    );
+    let withdrawals = withdrawal::WithdrawalHandler {
+        db: service.db().clone(),
+        outbox: service.outbox(),
+        relay: service.relay(),
+    };
+    service.consume(spec, withdrawals);
 
     let api = api::DecisionApi {
         officer: store::Officer {

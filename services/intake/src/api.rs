@@ -8,12 +8,14 @@ use residence_eventing::RelayHandle;
 use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
 use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::{TimeSource, china_date, china_rfc3339};
+use residence_runtime::validate;
 use residence_staff::{Action, Staff, StaffAuth};
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::access::AccessCodes;
 use crate::entity::case;
+use crate::feedback::{Rated, Rating, Withdrawal};
 use crate::request;
 use crate::status;
 use crate::store::{self, Created, Store};
@@ -135,6 +137,11 @@ impl IntakeService for IntakeApi {
             .steps(&case.case_number)
             .await
             .map_err(internal)?;
+        let ratings = self
+            .store
+            .ratings(&case.case_number)
+            .await
+            .map_err(internal)?;
         let history = steps
             .iter()
             .map(|step| pb::CaseStep {
@@ -160,6 +167,94 @@ impl IntakeService for IntakeApi {
                 .unwrap_or_default(),
             parcel_reference: case.parcel_reference.clone().unwrap_or_default(),
             license_identifier: case.license_identifier.clone().unwrap_or_default(),
+            withdrawal_requested: case.withdrawal_requested_at.is_some(),
+            rating_invited: case.rating_invited_at.is_some(),
+            ratings: ratings
+                .iter()
+                .map(|rating| pb::CaseRating {
+                    channel: rating_channel_to_proto(&rating.channel) as i32,
+                    level: rating.level,
+                    rated_at: china_rfc3339(rating.rated_at),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn withdraw_application(
+        &self,
+        request: Request<pb::WithdrawApplicationRequest>,
+    ) -> Result<Response<pb::WithdrawApplicationResponse>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let number = request::case_access(&request.case_number, &request.access_code, &mut v);
+        let reason = validate::line(&request.reason, 2, 200).unwrap_or_else(|problem| {
+            v.add("reason", problem);
+            String::new()
+        });
+        v.into_result()?;
+        let case = self.authorised_case(&number, &request.access_code).await?;
+        let now = self.now.now();
+        let withdrawal = self
+            .store
+            .withdraw(&case.case_number, &reason, now)
+            .await
+            .map_err(internal)?;
+        let (case, requested) = match withdrawal {
+            Withdrawal::Done(case) => (case, false),
+            Withdrawal::Requested(case) => (case, true),
+            Withdrawal::Refused(why) => return Err(Status::failed_precondition(why)),
+        };
+        self.relay.notify();
+        tracing::info!(case.number = %case.case_number, status = %case.status, requested, "withdrawal");
+        Ok(Response::new(pb::WithdrawApplicationResponse {
+            case_number: case.case_number.clone(),
+            status: status::to_proto(&case.status) as i32,
+            withdrawal_requested: requested,
+        }))
+    }
+
+    async fn rate_case(
+        &self,
+        request: Request<pb::RateCaseRequest>,
+    ) -> Result<Response<pb::RateCaseResponse>, Status> {
+        let request = request.into_inner();
+        let mut v = Violations::default();
+        let number = request::case_access(&request.case_number, &request.access_code, &mut v);
+        let rating = rating(&request, &mut v);
+        v.into_result()?;
+        let rating = rating.ok_or_else(|| internal("rating checked without a violation"))?;
+        let case = self.authorised_case(&number, &request.access_code).await?;
+        let rated = self
+            .store
+            .rate(&case, &rating, self.now.now())
+            .await
+            .map_err(internal)?;
+        let (model, task, replayed) = match rated {
+            Rated::New(model, task) => {
+                self.relay.notify();
+                (model, task, false)
+            }
+            Rated::Replayed(model, task) => (model, task, true),
+            Rated::AlreadyRated => {
+                return Err(Status::already_exists(format!(
+                    "case was already rated through {}",
+                    rating.channel
+                )));
+            }
+            Rated::Open(why) => return Err(Status::failed_precondition(why)),
+        };
+        tracing::info!(case.number = %model.case_number, level = model.level, channel = %model.channel, "case rated");
+        Ok(Response::new(pb::RateCaseResponse {
+            case_number: model.case_number.clone(),
+            channel: rating_channel_to_proto(&model.channel) as i32,
+            level: model.level,
+            rated_at: china_rfc3339(model.rated_at),
+            follow_up_id: task.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+            follow_up_due_on: task
+                .as_ref()
+                .map(|t| t.due_on.to_string())
+                .unwrap_or_default(),
+            replayed,
         }))
     }
 
@@ -249,6 +344,69 @@ fn reasons_to_proto(case: &case::Model) -> Vec<pb::Reason> {
             message: reason.message,
         })
         .collect()
+}
+
+/// The rating a request asks for, with every problem of its fields in `v`.
+fn rating(request: &pb::RateCaseRequest, v: &mut Violations) -> Option<Rating> {
+    let channel = match pb::RatingChannel::try_from(request.channel) {
+        Ok(pb::RatingChannel::Web) => Some("web"),
+        Ok(pb::RatingChannel::App) => Some("app"),
+        Ok(pb::RatingChannel::Sms) => Some("sms"),
+        Ok(pb::RatingChannel::Window) => Some("window"),
+        Ok(pb::RatingChannel::Hotline) => Some("hotline"),
+        Ok(pb::RatingChannel::Unspecified) | Err(_) => {
+            v.add("channel", "must be one of WEB, APP, SMS, WINDOW, HOTLINE");
+            None
+        }
+    };
+    let level = match pb::RatingLevel::try_from(request.level) {
+        Ok(pb::RatingLevel::Unspecified) | Err(_) => {
+            v.add(
+                "level",
+                "must be one of the five levels, VERY_DISSATISFIED to VERY_SATISFIED",
+            );
+            None
+        }
+        Ok(level) => u8::try_from(level as i32).ok(),
+    };
+    let trimmed = validate::trim(&request.comment);
+    let dissatisfied = level.is_some_and(|level| level <= 2);
+    let comment = if trimmed.is_empty() && !dissatisfied {
+        String::new()
+    } else {
+        let min = if dissatisfied { 2 } else { 1 };
+        match validate::line(&request.comment, min, 500) {
+            Ok(comment) => comment,
+            Err(problem) if dissatisfied && trimmed.is_empty() => {
+                v.add(
+                    "comment",
+                    format!("{problem}: a dissatisfied rating says what went wrong"),
+                );
+                String::new()
+            }
+            Err(problem) => {
+                v.add("comment", problem);
+                String::new()
+            }
+        }
+    };
+    Some(Rating {
+        channel: channel?,
+        level: level?,
+        comment,
+    })
+}
+
+/// The API value of a stored rating channel.
+pub fn rating_channel_to_proto(code: &str) -> pb::RatingChannel {
+    match code {
+        "web" => pb::RatingChannel::Web,
+        "app" => pb::RatingChannel::App,
+        "sms" => pb::RatingChannel::Sms,
+        "window" => pb::RatingChannel::Window,
+        "hotline" => pb::RatingChannel::Hotline,
+        _ => pb::RatingChannel::Unspecified,
+    }
 }
 
 fn channel_to_proto(code: &str) -> pb::Channel {

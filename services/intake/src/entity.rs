@@ -40,6 +40,14 @@ pub mod case {
         pub parcel_reference: Option<String>,
         pub license_identifier: Option<String>,
         pub updated_at: DateTimeUtc,
+        /// 9-digit code of the town whose staff work the case; `None` for cases received
+        /// before towns were recorded (the town then follows from the address).
+        #[sea_orm(indexed)]
+        pub town_code: Option<String>,
+        /// When the applicant asked to withdraw the accepted case; cleared by the answer.
+        pub withdrawal_requested_at: Option<DateTimeUtc>,
+        /// When the one rating invitation (好差评) went out, after the case closed.
+        pub rating_invited_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -119,6 +127,68 @@ pub mod clock {
         pub overdue_at: Option<DateTimeUtc>,
         pub stopped_at: Option<DateTimeUtc>,
         pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// 好差评: one rating per case and channel.
+pub mod rating {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "case_ratings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub case_number: String,
+        /// `web`, `app`, `sms`, `window` or `hotline`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel: String,
+        /// 1 (非常不满意) to 5 (非常满意).
+        pub level: i32,
+        /// The applicant's words; may hold personal data.
+        #[sea_orm(column_type = "Text")]
+        pub comment: String,
+        #[sea_orm(indexed)]
+        pub town_code: String,
+        pub rated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Follow-up tasks (差评整改) that dissatisfied ratings opened.
+pub mod follow_up {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "follow_ups")]
+    pub struct Model {
+        /// `FU-` and the case number and rating channel: one task per rating.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        #[sea_orm(indexed)]
+        pub case_number: String,
+        #[sea_orm(indexed)]
+        pub town_code: String,
+        pub channel: String,
+        pub level: i32,
+        #[sea_orm(column_type = "Text")]
+        pub comment: String,
+        pub opened_at: DateTimeUtc,
+        pub due_on: Date,
+        pub due_on_confirmed: bool,
+        /// What was done; `None` while open.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub outcome: Option<String>,
+        pub closed_at: Option<DateTimeUtc>,
+        pub closed_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,12 +7,15 @@ pub mod api;
 pub mod case_number;
 pub mod clock;
 pub mod entity;
+pub mod feedback;
 pub mod metrics;
 pub mod migration;
+pub mod notify;
 pub mod progress;
 pub mod request;
 pub mod status;
 pub mod store;
+pub mod supervision;
 pub mod sweeper;
 pub mod verdict;
 
@@ -21,6 +24,7 @@ use std::sync::Arc;
 
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::intake_service_server::IntakeServiceServer;
+use residence_proto::v1::supervision_service_server::SupervisionServiceServer;
 use residence_runtime::{CommonArgs, Service};
 use residence_staff::StaffArgs;
 
@@ -81,6 +85,11 @@ pub struct Args {
     )]
     pub staff_budget_secs: u32,
 
+    /// The applicants' message templates (TOML, as deploy/notifications.toml); the shipped
+    /// templates when not given.
+    #[arg(long, env = "RESIDENCE_NOTIFICATION_TEMPLATES")]
+    pub notification_templates: Option<PathBuf>,
+
     /// Seconds a case may wait with the courier before the same happens.
     #[arg(
         long,
@@ -103,14 +112,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let staff = args
         .staff
         .load(&args.common.data_dir, &item.implementing_body.region_code)?;
+    let templates = match &args.notification_templates {
+        Some(path) => notify::Templates::load(path)?,
+        None => notify::Templates::parse(notify::DEFAULT_TEMPLATES)
+            .map_err(|problem| anyhow::anyhow!("shipped templates: {problem}"))?,
+    };
+    let templates = Arc::new(templates);
 
     let mut service =
         Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
+    let notifier = notify::Notifier {
+        templates,
+        outbox: service.outbox(),
+        item: Arc::clone(&item),
+    };
+    let jetstream = service.jetstream();
+    service.spawn(|shutdown| async move {
+        // The gateway's consumer, created again should the broker lose it.
+        loop {
+            if let Err(error) = notify::ensure_gateway_feed(&jetstream).await {
+                tracing::warn!(%error, "could not create the notification gateway's consumer yet");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            }
+        }
+    });
     let progress = ConsumerSpec::new(progress::CONSUMER, streams::RESIDENCE, progress::SUBJECTS);
     let progress_handler = progress::ProgressHandler {
         db: service.db().clone(),
         item: Arc::clone(&item),
         calendar: service.calendar(),
+        notifier: notifier.clone(),
     };
     service.consume(progress, progress_handler);
 
@@ -148,6 +182,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         item,
         calendar: service.calendar(),
         warning_ahead,
+        notifier,
+    };
+    let supervision = supervision::SupervisionApi {
+        store: store.clone(),
+        staff: staff.clone(),
+        now: residence_runtime::time::TimeSource::system(),
     };
     let api = api::IntakeApi {
         store,
@@ -157,5 +197,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         staff,
     };
     tracing::info!(addr = %service.local_addr(), "intake serving");
-    service.serve(IntakeServiceServer::new(api)).await
+    service
+        .serve_two(
+            IntakeServiceServer::new(api),
+            SupervisionServiceServer::new(supervision),
+        )
+        .await
 }

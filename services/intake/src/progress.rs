@@ -7,12 +7,15 @@ use chrono::Utc;
 use residence_audit::Entry;
 use residence_eventing::db::begin_write;
 use residence_eventing::{Handler, Incoming, Outcome};
-use residence_events::{self as events, DeliveryMethod, DeliveryOutcome, ReasonItem};
+use residence_events::{
+    self as events, DeliveryMethod, DeliveryOutcome, NotificationKind, ReasonItem,
+};
 use residence_item::ServiceItem;
 use residence_runtime::SharedCalendar;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
 
 use crate::entity::case;
+use crate::notify::{self, Notifier};
 use crate::status;
 use crate::store::{add_step_with_note, to_json};
 
@@ -31,6 +34,7 @@ pub const SUBJECTS: &[&str] = &[
     events::DELIVERY_COMPLETED.subject,
     events::COURIER_DISPATCHED.subject,
     events::LICENSE_ISSUED.subject,
+    events::DECISION_WITHDRAWN.subject,
 ];
 
 /// What an event changes on a case.
@@ -47,6 +51,8 @@ struct Change {
     /// A reviewer returned the case for supplement with this notice: it waits on the
     /// applicant, and its time-limit clocks stand still.
     returned: Option<Vec<ReasonItem>>,
+    /// What the applicant's message for the new status says besides the case number.
+    values: Vec<(&'static str, String)>,
 }
 
 /// Applies progress events to cases. Idempotent: each event is claimed in the inbox.
@@ -57,6 +63,8 @@ pub struct ProgressHandler {
     pub item: Arc<ServiceItem>,
     /// The holiday calendar, for the working days a paused clock has used.
     pub calendar: SharedCalendar,
+    /// Writes the applicant's messages.
+    pub notifier: Notifier,
 }
 
 impl Handler for ProgressHandler {
@@ -92,10 +100,19 @@ impl ProgressHandler {
         };
         let now = Utc::now();
         let returned = change.returned.is_some();
-        let new_status = change
-            .status
-            .filter(|next| may_move(&case.status, next) || (returned && may_return(&case.status)));
+        let new_status = change.status.filter(|next| {
+            may_move(&case.status, next)
+                || (returned && may_return(&case.status))
+                || (*next == status::WITHDRAWN && !status::is_final(&case.status))
+        });
+        // A withdrawal the applicant asked for is answered by the decision or by the
+        // withdrawal itself, whichever the decision service saw first.
+        let withdrawal_answered = change.decided && case.withdrawal_requested_at.is_some();
+        let too_late = withdrawal_answered && new_status != Some(status::WITHDRAWN);
         let mut active = case.into_active_model();
+        if withdrawal_answered {
+            active.withdrawal_requested_at = Set(None);
+        }
         active.updated_at = Set(now);
         if let Some(next) = new_status {
             active.status = Set(next.to_owned());
@@ -118,7 +135,7 @@ impl ProgressHandler {
             // Tracking shows the reviewer's notice as the case's reasons.
             active.reasons = Set(to_json(notice)?);
         }
-        active.update(&txn).await?;
+        let case = active.update(&txn).await?;
         if change.decided {
             // The time limits run to the decision; delivery is not counted.
             crate::clock::stop(&txn, case_number, now).await?;
@@ -131,16 +148,50 @@ impl ProgressHandler {
                 .because("returned by review for supplement; waiting on the applicant");
             residence_audit::append(&txn, &entry, now).await?;
         }
+        if too_late {
+            self.notifier
+                .send(&txn, &case, NotificationKind::WithdrawalTooLate, &[], now)
+                .await?;
+        }
         if let Some(next) = new_status {
             let note = change.note.as_deref().unwrap_or(status::note(next));
             add_step_with_note(&txn, case_number, next, note, now).await?;
+            if let Some(kind) = notification(next) {
+                let values: Vec<(&str, &str)> = change
+                    .values
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str()))
+                    .collect();
+                self.notifier.send(&txn, &case, kind, &values, now).await?;
+            }
+            if next == status::WITHDRAWN {
+                let entry = Entry::system(case_number, "intake", "case.withdrawn")
+                    .because("the decision service confirmed the applicant's withdrawal");
+                residence_audit::append(&txn, &entry, now).await?;
+            }
             if status::is_final(next) {
+                self.notifier.invite_rating(&txn, &case, now).await?;
                 tracing::info!(case.number = %case_number, status = next, "case closed");
             }
         }
         txn.commit().await?;
         Ok(Outcome::Done)
     }
+}
+
+/// The applicant's message for a case that reached `status`, if they get one.
+fn notification(status: &str) -> Option<NotificationKind> {
+    Some(match status {
+        status::SUPPLEMENT_REQUIRED => NotificationKind::SupplementRequired,
+        status::APPROVED => NotificationKind::Approved,
+        status::DENIED => NotificationKind::Denied,
+        status::SHIPPED => NotificationKind::Shipped,
+        status::READY_FOR_PICKUP => NotificationKind::ReadyForPickup,
+        status::DELIVERED => NotificationKind::Delivered,
+        status::COLLECTED => NotificationKind::Collected,
+        status::WITHDRAWN => NotificationKind::Withdrawn,
+        _ => return None,
+    })
 }
 
 /// Whether a case may move from `current` to `next`. Final cases never move, nor do cases
@@ -188,6 +239,7 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
         let change = Change {
             status: Some(status::SUPPLEMENT_REQUIRED),
             note: Some("审核需补正材料（一次性告知），办理时限暂停计算".to_owned()),
+            values: vec![("reasons", notify::reasons_text(&e.missing))],
             returned: Some(e.missing),
             ..Change::default()
         };
@@ -209,6 +261,7 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
             status: Some(status::APPROVED),
             new_valid_until: Some(e.endorsement.valid_until),
             decided: true,
+            values: vec![("new_valid_until", e.endorsement.valid_until.to_string())],
             ..Change::default()
         };
         (e.application.case_number, change)
@@ -219,6 +272,13 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
             Change {
                 status: Some(status::DENIED),
                 decided: true,
+                values: vec![
+                    (
+                        "reasons",
+                        notify::join(e.reasons.iter().map(String::as_str)),
+                    ),
+                    ("legal_basis", e.legal_basis),
+                ],
                 ..Change::default()
             },
         )
@@ -230,18 +290,21 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
             e.case_number,
             Change {
                 status: next,
+                values: pickup_values(item, String::new()),
                 ..Change::default()
             },
         )
     } else if subject == events::DELIVERY_REROUTED.subject {
         let e: events::DeliveryRerouted = event.json()?;
         // The applicant reads why the parcel did not come and where to collect the permit.
+        let values = pickup_values(item, e.notice.clone());
         let note = (!e.notice.is_empty()).then_some(e.notice);
         (
             e.case_number,
             Change {
                 status: Some(status::READY_FOR_PICKUP),
                 note,
+                values,
                 ..Change::default()
             },
         )
@@ -262,6 +325,10 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
         let e: events::CourierDispatched = event.json()?;
         let change = Change {
             status: Some(status::SHIPPED),
+            values: vec![
+                ("partner", partner_name(item, &e.partner).to_owned()),
+                ("parcel_reference", e.parcel_reference.clone()),
+            ],
             parcel_reference: Some(e.parcel_reference),
             note: Some(shipped_note(item, &e.partner)),
             ..Change::default()
@@ -276,6 +343,16 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
                 ..Change::default()
             },
         )
+    } else if subject == events::DECISION_WITHDRAWN.subject {
+        let e: events::DecisionWithdrawn = event.json()?;
+        (
+            e.case_number,
+            Change {
+                status: Some(status::WITHDRAWN),
+                decided: true,
+                ..Change::default()
+            },
+        )
     } else {
         return Err(Outcome::Poison(format!("unexpected subject {subject}")));
     };
@@ -284,13 +361,24 @@ fn decode(event: &Incoming, item: &ServiceItem) -> Result<(String, Change), Outc
 
 /// The shipped step names the partner carrying the permit, as the service item calls it.
 fn shipped_note(item: &ServiceItem, partner: &str) -> String {
-    let name = item
-        .delivery
+    let name = partner_name(item, partner);
+    format!("{}（{name}）", status::note(status::SHIPPED))
+}
+
+fn partner_name<'a>(item: &'a ServiceItem, partner: &'a str) -> &'a str {
+    item.delivery
         .partners
         .iter()
         .find(|known| known.code == partner)
-        .map_or(partner, |known| known.name.as_str());
-    format!("{}（{name}）", status::note(status::SHIPPED))
+        .map_or(partner, |known| known.name.as_str())
+}
+
+/// Where to collect the permit, and why it waits there when a delivery failed.
+fn pickup_values(item: &ServiceItem, notice: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("pickup_place", item.implementing_body.address.clone()),
+        ("notice", notice),
+    ]
 }
 
 #[cfg(test)]

@@ -29,9 +29,21 @@ pub const DELIVERED: &str = "delivered";
 /// 送达: collected. Final.
 pub const COLLECTED: &str = "collected";
 
+/// 撤回: withdrawn by the applicant before the decision. Final.
+pub const WITHDRAWN: &str = "withdrawn";
+
 /// Whether a case in `status` is finished.
 pub fn is_final(status: &str) -> bool {
-    matches!(status, REFUSED | DENIED | DELIVERED | COLLECTED)
+    matches!(status, REFUSED | DENIED | DELIVERED | COLLECTED | WITHDRAWN)
+}
+
+/// Whether a case in `status` has been decided (approved or denied): it can no longer be
+/// withdrawn.
+pub fn is_decided(status: &str) -> bool {
+    matches!(
+        status,
+        APPROVED | DENIED | SHIPPED | READY_FOR_PICKUP | DELIVERED | COLLECTED
+    )
 }
 
 /// The API value of a stored status.
@@ -50,6 +62,7 @@ pub fn to_proto(status: &str) -> CaseStatus {
         READY_FOR_PICKUP => CaseStatus::ReadyForPickup,
         DELIVERED => CaseStatus::Delivered,
         COLLECTED => CaseStatus::Collected,
+        WITHDRAWN => CaseStatus::Withdrawn,
         _ => CaseStatus::Unspecified,
     }
 }
@@ -70,6 +83,20 @@ pub fn note(status: &str) -> &'static str {
         READY_FOR_PICKUP => "待窗口领取",
         DELIVERED => "快递已签收",
         COLLECTED => "已窗口领取",
+        WITHDRAWN => "申请人撤回申请，终止办理",
         _ => "",
     }
+}
+
+/// The stage a case in `status` is in, for supervision; `None` once it is closed.
+pub fn stage(status: &str) -> Option<residence_proto::v1::Stage> {
+    use residence_proto::v1::Stage;
+    Some(match status {
+        RECEIVED => Stage::Receive,
+        SUPPLEMENT_REQUIRED => Stage::Accept,
+        ACCEPTED | IN_MANUAL_REVIEW => Stage::Review,
+        REVIEWED | AWAITING_DECISION => Stage::Decide,
+        APPROVED | SHIPPED | READY_FOR_PICKUP => Stage::Deliver,
+        _ => return None,
+    })
 }

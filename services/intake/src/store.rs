@@ -6,7 +6,7 @@ use residence_eventing::OutboxWriter;
 use residence_eventing::db::{begin_write, is_unique_violation};
 use residence_events::{
     self as events, AgentSummary, Application, ApplicationAccepted, ApplicationReceived,
-    ApplicationRefused, ReasonItem,
+    ApplicationRefused, NotificationKind, ReasonItem,
 };
 use residence_item::ServiceItem;
 use residence_rules::materials::MaterialKind;
@@ -32,6 +32,8 @@ pub struct Store {
     pub calendar: SharedCalendar,
     /// How long before a time limit runs out its warning goes out.
     pub warning_ahead: chrono::TimeDelta,
+    /// Writes the applicant's messages.
+    pub notifier: crate::notify::Notifier,
 }
 
 /// A submission's result.
@@ -137,6 +139,9 @@ impl Store {
             parcel_reference: Set(None),
             license_identifier: Set(None),
             updated_at: Set(now),
+            town_code: Set(Some(self.item.town_for(&submission.residence_address).code)),
+            withdrawal_requested_at: Set(None),
+            rating_invited_at: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -148,6 +153,9 @@ impl Store {
         };
         self.outbox
             .enqueue(&txn, events::APPLICATION_RECEIVED, &case_number, &received)
+            .await?;
+        self.notifier
+            .send(&txn, &model, NotificationKind::Received, &[], now)
             .await?;
 
         let model = self.conclude(&txn, model, submission, verdict, now).await?;
@@ -311,15 +319,36 @@ impl Store {
             self.outbox
                 .enqueue(txn, events::APPLICATION_REFUSED, &case_number, &refused)
                 .await?;
+            let reasons = crate::notify::reasons_text(&verdict.refusals);
+            self.notifier
+                .send(
+                    txn,
+                    &model,
+                    NotificationKind::Refused,
+                    &[("reasons", &reasons)],
+                    now,
+                )
+                .await?;
+            self.notifier.invite_rating(txn, &model, now).await?;
             return Ok(model);
         }
 
         if !verdict.missing.is_empty() {
-            // TODO(intake): publish a supplement-required event for applicant notifications.
+            let missing = verdict.missing_reasons();
             active.status = Set(status::SUPPLEMENT_REQUIRED.to_owned());
-            active.reasons = Set(to_json(&verdict.missing_reasons())?);
+            active.reasons = Set(to_json(&missing)?);
             let model = active.update(txn).await?;
             add_step(txn, &case_number, status::SUPPLEMENT_REQUIRED, now).await?;
+            let reasons = crate::notify::reasons_text(&missing);
+            self.notifier
+                .send(
+                    txn,
+                    &model,
+                    NotificationKind::SupplementRequired,
+                    &[("reasons", &reasons)],
+                    now,
+                )
+                .await?;
             return Ok(model);
         }
 
@@ -351,6 +380,16 @@ impl Store {
         };
         self.outbox
             .enqueue(txn, events::APPLICATION_ACCEPTED, &case_number, &accepted)
+            .await?;
+        let due_on = due.date.to_string();
+        self.notifier
+            .send(
+                txn,
+                &model,
+                NotificationKind::Accepted,
+                &[("due_on", &due_on)],
+                now,
+            )
             .await?;
         Ok(model)
     }

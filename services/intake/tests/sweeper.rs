@@ -61,6 +61,9 @@ async fn case(
         parcel_reference: Set(None),
         license_identifier: Set(license.map(str::to_owned)),
         updated_at: Set(updated_at),
+        town_code: Set(Some("411721101".to_owned())),
+        withdrawal_requested_at: Set(None),
+        rating_invited_at: Set(None),
     }
     .insert(db)
     .await

@@ -9,8 +9,9 @@ pub mod review {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub case_number: String,
-        /// `passed`, `pending` (under manual review) or `referred` (`failed` in reviews made
-        /// before manual review existed, which meant the same).
+        /// `passed`, `pending` (under manual review), `referred` (`failed` in reviews made
+        /// before manual review existed, which meant the same) or `withdrawn` (by the
+        /// applicant, before the review was finished).
         pub outcome: String,
         /// JSON array of findings (code and Chinese message): the automatic checks', or the
         /// reviewer's once referred.
@@ -40,7 +41,7 @@ pub mod task {
         /// 9-digit division code of the town whose reviewers work it.
         #[sea_orm(indexed)]
         pub town_code: String,
-        /// `waiting`, `claimed`, `returned`, `approved` or `referred`.
+        /// `waiting`, `claimed`, `returned`, `approved`, `referred` or `withdrawn`.
         #[sea_orm(indexed)]
         pub state: String,
         /// JSON array of the automatic checks' findings.
@@ -84,6 +85,8 @@ pub mod task_state {
     pub const APPROVED: &str = "approved";
     /// Referred with findings to the deciding officer.
     pub const REFERRED: &str = "referred";
+    /// Closed because the applicant withdrew the application (撤回申请); nobody may act on it.
+    pub const WITHDRAWN: &str = "withdrawn";
 
     /// States in which a task is still open, as the queue lists them.
     pub const OPEN: [&str; 3] = [WAITING, CLAIMED, RETURNED];
@@ -99,4 +102,6 @@ pub mod outcome {
     pub const REFERRED: &str = "referred";
     /// What `referred` was called before manual review existed.
     pub const FAILED: &str = "failed";
+    /// The applicant withdrew the application before the review was finished.
+    pub const WITHDRAWN: &str = "withdrawn";
 }

@@ -1,7 +1,8 @@
 //! 审核: the review service runs the automatic checks on every accepted case. A case with no
 //! finding goes on to the decision at once; a case with findings waits in its town's manual
 //! review queue, where a reviewer approves it, returns it to the applicant for supplement
-//! (补正), or refers it with findings to the deciding officer.
+//! (补正), or refers it with findings to the deciding officer. A case its applicant withdrew
+//! leaves the queue.
 
 pub mod api;
 pub mod checks;
@@ -10,6 +11,7 @@ pub mod handler;
 pub mod migration;
 pub mod store;
 pub mod supplement;
+pub mod withdrawal;
 
 use std::sync::Arc;
 
@@ -59,6 +61,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         db: service.db().clone(),
     };
     service.consume(spec, supplements);
+    let spec = ConsumerSpec::new(
+        withdrawal::CONSUMER,
+        streams::RESIDENCE,
+        withdrawal::SUBJECTS,
+    );
+    let withdrawals = withdrawal::WithdrawalHandler {
+        db: service.db().clone(),
+    };
+    service.consume(spec, withdrawals);
 
     let api = api::ReviewApi {
         db: service.db().clone(),

@@ -234,6 +234,11 @@ fn already_done(task: &task::Model, staff: &Staff, action: &Action) -> bool {
 
 /// Refuses `action` unless the task is in a state that allows it for `staff`.
 fn check_may_act(task: &task::Model, staff: &Staff, action: &Action) -> Result<(), Refused> {
+    if task.state == task_state::WITHDRAWN {
+        return Err(Refused::Precondition(
+            "the applicant withdrew the application; the case is closed".to_owned(),
+        ));
+    }
     if *action == Action::Claim {
         return match task.state.as_str() {
             task_state::WAITING => Ok(()),
