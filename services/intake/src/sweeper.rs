@@ -107,6 +107,12 @@ impl Sweeper {
                     .is_in(APPROVED_FAMILY)
                     .and(case::Column::LicenseIdentifier.is_null())
                     .and(case::Column::UpdatedAt.lt(stage_cutoff)),
+            )
+            // A withdrawal the decision service has not answered, whoever holds the case.
+            .add(
+                case::Column::WithdrawalRequestedAt
+                    .lt(stage_cutoff)
+                    .and(case::Column::IsFinal.eq(false)),
             );
         let candidates = case::Entity::find()
             .filter(stuck)

@@ -10,7 +10,9 @@ use residence_intake::entity::case;
 use residence_intake::migration::Migrator;
 use residence_intake::sweeper::{Budgets, Sweeper};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use sea_orm_migration::MigratorTrait;
 
 async fn database(scratch: &RunDir) -> DatabaseConnection {
@@ -218,4 +220,41 @@ async fn a_resend_request_queues_the_cases_events_again_but_not_itself() {
             ),
         ]
     );
+}
+
+#[tokio::test]
+async fn an_unanswered_withdrawal_is_asked_for_at_the_services_pace() {
+    let scratch = RunDir::new("intake-test-withdrawal").unwrap();
+    let db = database(&scratch).await;
+    let now = at("2026-03-02T02:10:00Z");
+    let ten_minutes_ago = now - TimeDelta::minutes(10);
+    // Both wait on a reviewer, well within the staff budget.
+    case(
+        &db,
+        "A-withdrawing",
+        "in_manual_review",
+        None,
+        ten_minutes_ago,
+    )
+    .await;
+    case(
+        &db,
+        "B-in-review",
+        "in_manual_review",
+        None,
+        ten_minutes_ago,
+    )
+    .await;
+    case::Entity::update_many()
+        .col_expr(
+            case::Column::WithdrawalRequestedAt,
+            Expr::value(ten_minutes_ago),
+        )
+        .filter(case::Column::CaseNumber.eq("A-withdrawing"))
+        .exec(&db)
+        .await
+        .unwrap();
+
+    assert_eq!(sweeper(&db).pass(now).await.unwrap(), 1);
+    assert_eq!(requested(&db).await, ["A-withdrawing"]);
 }
