@@ -306,9 +306,7 @@ fn outcome_to_proto(stored: &str) -> pb::ReviewOutcome {
         outcome::PASSED => pb::ReviewOutcome::Passed,
         outcome::REFERRED | outcome::FAILED => pb::ReviewOutcome::Referred,
         outcome::PENDING => pb::ReviewOutcome::Pending,
-        // TODO(review): review.proto has no REVIEW_OUTCOME_WITHDRAWN yet, so the review of a
-        // withdrawn case reads as unspecified until the enum gets the value.
-        outcome::WITHDRAWN => pb::ReviewOutcome::Unspecified,
+        outcome::WITHDRAWN => pb::ReviewOutcome::Withdrawn,
         _ => pb::ReviewOutcome::Unspecified,
     }
 }
@@ -331,9 +329,7 @@ fn task_to_proto(task: &task::Model) -> pb::ReviewTask {
         task_state::RETURNED => pb::ReviewTaskState::Returned,
         task_state::APPROVED => pb::ReviewTaskState::Approved,
         task_state::REFERRED => pb::ReviewTaskState::Referred,
-        // TODO(review): review.proto has no REVIEW_TASK_STATE_WITHDRAWN yet, so a task whose
-        // applicant withdrew reads as unspecified until the enum gets the value.
-        task_state::WITHDRAWN => pb::ReviewTaskState::Unspecified,
+        task_state::WITHDRAWN => pb::ReviewTaskState::Withdrawn,
         _ => pb::ReviewTaskState::Unspecified,
     };
     let supplied: Vec<String> = serde_json::from_str(&task.supplied).unwrap_or_default();

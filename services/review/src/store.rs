@@ -345,3 +345,79 @@ pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, DbErr>
 pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DbErr> {
     serde_json::from_str(text).map_err(|error| DbErr::Custom(format!("cannot decode: {error}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use residence_staff::{Role, Scope};
+
+    use super::*;
+
+    fn task_in(state: &str, claimed_by: Option<&str>) -> task::Model {
+        task::Model {
+            case_number: "C-1".into(),
+            town_code: "412824101".into(),
+            state: state.into(),
+            findings: "[]".into(),
+            application: "{}".into(),
+            claimed_by: claimed_by.map(str::to_owned),
+            returned_once: false,
+            supplied: "[]".into(),
+            decided_by: None,
+            note: None,
+            queued_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn reviewer() -> Staff {
+        Staff {
+            id: "reviewer-1".into(),
+            role: Role::Reviewer,
+            scope: Scope::parse("412824").unwrap(),
+        }
+    }
+
+    fn every_action() -> [Action; 5] {
+        [
+            Action::Claim,
+            Action::Release {
+                reason: String::new(),
+            },
+            Action::Approve {
+                note: "经核实".into(),
+            },
+            Action::Return {
+                missing: vec![MaterialKind::ProofOfResidence],
+                note: "不清晰".into(),
+            },
+            Action::Refer {
+                findings: Vec::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn nobody_acts_on_a_withdrawn_task() {
+        let withdrawn = task_in(task_state::WITHDRAWN, None);
+        for action in every_action() {
+            assert!(!already_done(&withdrawn, &reviewer(), &action));
+            let refused = check_may_act(&withdrawn, &reviewer(), &action).unwrap_err();
+            assert!(
+                refused.to_string().contains("withdrew"),
+                "{action:?}: {refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_holder_of_a_claimed_task_may_finish_it() {
+        let claimed = task_in(task_state::CLAIMED, Some("reviewer-1"));
+        assert!(already_done(&claimed, &reviewer(), &Action::Claim));
+        for action in every_action().into_iter().skip(1) {
+            assert!(
+                check_may_act(&claimed, &reviewer(), &action).is_ok(),
+                "{action:?}"
+            );
+        }
+    }
+}
