@@ -142,6 +142,40 @@ pub fn internal(error: impl std::fmt::Display) -> Status {
     Status::unavailable("the service could not complete the request; retry later")
 }
 
+/// Rows a list call returns when its `limit` is 0.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+
+/// The most rows a list call returns; a larger `limit` is refused.
+pub const MAX_LIST_LIMIT: u32 = 500;
+
+/// A list call's `limit`: 0 means [`DEFAULT_LIST_LIMIT`], more than [`MAX_LIST_LIMIT`] is a
+/// violation.
+pub fn list_limit(requested: u32, violations: &mut Violations) -> u32 {
+    if requested > MAX_LIST_LIMIT {
+        violations.add(
+            "limit",
+            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
+        );
+    }
+    if requested == 0 {
+        DEFAULT_LIST_LIMIT
+    } else {
+        requested.min(MAX_LIST_LIMIT)
+    }
+}
+
+/// An `area_code` argument: empty (the caller's whole scope), or a 6-digit county or 9-digit
+/// town code.
+pub fn area_code(value: &str, violations: &mut Violations) -> Option<residence_staff::Scope> {
+    let value = validate::trim(value);
+    if value.is_empty() {
+        return None;
+    }
+    residence_staff::Scope::parse(value)
+        .map_err(|error| violations.add("area_code", error.to_string()))
+        .ok()
+}
+
 /// A case number argument: non-empty, at most 64 half-width letters, digits and '-'.
 pub fn case_number(field: &str, value: &str, violations: &mut Violations) -> String {
     let value = validate::trim(value);
@@ -168,6 +202,25 @@ mod tests {
 
     fn refused(violations: Violations) -> Status {
         violations.into_result().unwrap_err()
+    }
+
+    #[test]
+    fn list_arguments_default_and_cap_and_name_their_field() {
+        let mut v = Violations::default();
+        assert_eq!(area_code("", &mut v), None);
+        assert_eq!(
+            area_code(" 412824101 ", &mut v).map(|scope| scope.as_str().to_owned()),
+            Some("412824101".to_owned())
+        );
+        assert_eq!(list_limit(0, &mut v), DEFAULT_LIST_LIMIT);
+        assert_eq!(list_limit(7, &mut v), 7);
+        assert_eq!(list_limit(MAX_LIST_LIMIT, &mut v), MAX_LIST_LIMIT);
+        assert!(v.is_empty());
+        area_code("西平县", &mut v);
+        assert_eq!(list_limit(501, &mut v), MAX_LIST_LIMIT);
+        let message = refused(v).message().to_owned();
+        assert!(message.contains("area_code"), "{message}");
+        assert!(message.contains("limit: must be at most 500"), "{message}");
     }
 
     #[test]

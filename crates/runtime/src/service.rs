@@ -174,50 +174,13 @@ impl Service {
     /// Serves `api` with health and reflection until SIGTERM, then waits for the relay, the
     /// consumers and every other background task to finish their work in flight. Every API
     /// refuses request messages over [`grpc::MAX_REQUEST_BYTES`] with `OUT_OF_RANGE`.
-    pub async fn serve<S>(self, api: S) -> anyhow::Result<()>
-    where
-        S: tonic::codegen::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = Infallible,
-            > + NamedService
-            + Api
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub async fn serve<S: Api>(self, api: S) -> anyhow::Result<()> {
         let api = api.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
         self.serve_routes(&[S::NAME], Routes::new(api)).await
     }
 
     /// Serves two APIs from one port, as [`Service::serve`] serves one; health reports both.
-    pub async fn serve_two<S, T>(self, api: S, second: T) -> anyhow::Result<()>
-    where
-        S: tonic::codegen::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = Infallible,
-            > + NamedService
-            + Api
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        T: tonic::codegen::Service<
-                http::Request<Body>,
-                Response = http::Response<Body>,
-                Error = Infallible,
-            > + NamedService
-            + Api
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        T::Future: Send + 'static,
-    {
+    pub async fn serve_two<S: Api, T: Api>(self, api: S, second: T) -> anyhow::Result<()> {
         let api = api.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
         let second = second.with_max_request_bytes(grpc::MAX_REQUEST_BYTES);
         let routes = Routes::new(api).add_service(second);
@@ -270,9 +233,20 @@ async fn serve_until_shutdown<H: Health>(
     Ok(())
 }
 
-/// A generated gRPC server whose largest accepted request message can be set: every API a
-/// service hands to [`Service::serve`].
-pub trait Api {
+/// A generated gRPC server of ours, ready for [`Service::serve`], whose largest accepted
+/// request message can be set.
+pub trait Api:
+    tonic::codegen::Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
     /// The same server, refusing a request message larger than `bytes` before decoding it.
     fn with_max_request_bytes(self, bytes: usize) -> Self;
 }

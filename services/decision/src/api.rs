@@ -23,10 +23,6 @@ const TEXT_LENGTH: (usize, usize) = (2, 500);
 /// The most reasons one denial gives.
 const MAX_REASONS: usize = 10;
 
-/// Rows listed when a request sets no limit, and the most it may ask for.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-const MAX_LIST_LIMIT: u32 = 500;
-
 /// Serves `residence.v1.DecisionService`.
 #[derive(Debug, Clone)]
 pub struct DecisionApi {
@@ -74,10 +70,13 @@ impl DecisionService for DecisionApi {
         let staff = self.staff.require(&request, Action::ReadDecisions)?;
         let request = request.get_ref();
         let mut v = Violations::default();
-        let area = area_code(&request.area_code, &mut v);
-        let limit = list_limit(request.limit, &mut v);
+        let area = grpc::area_code(&request.area_code, &mut v);
+        let limit = grpc::list_limit(request.limit, &mut v);
         v.into_result()?;
-        let area = area.unwrap_or_else(|| staff.scope.as_str().to_owned());
+        let area = area.map_or_else(
+            || staff.scope.as_str().to_owned(),
+            |a| a.as_str().to_owned(),
+        );
         staff.require_area(&area)?;
         let waiting = self
             .officer
@@ -231,36 +230,6 @@ fn text(field: &str, value: &str, v: &mut Violations) -> String {
     })
 }
 
-/// An area argument: empty, or a 6-digit county or 9-digit town code.
-fn area_code(value: &str, v: &mut Violations) -> Option<String> {
-    let value = validate::trim(value);
-    if value.is_empty() {
-        return None;
-    }
-    match residence_staff::Scope::parse(value) {
-        Ok(scope) => Some(scope.as_str().to_owned()),
-        Err(error) => {
-            v.add("area_code", error.to_string());
-            None
-        }
-    }
-}
-
-/// The number of rows to list: 0 means the default, more than the maximum is refused.
-fn list_limit(requested: u32, v: &mut Violations) -> u32 {
-    if requested > MAX_LIST_LIMIT {
-        v.add(
-            "limit",
-            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
-        );
-    }
-    if requested == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        requested.min(MAX_LIST_LIMIT)
-    }
-}
-
 /// Times in events are whole seconds, so that every copy of them reads the same.
 fn whole_seconds(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(time.timestamp(), 0).unwrap_or(time)
@@ -361,17 +330,5 @@ mod tests {
         assert_eq!(read.endorsement, None);
         assert!(read.legal_basis.is_empty() && read.reasons.is_empty());
         assert!(read.decided_by.is_empty() && !read.decided_at.is_empty());
-    }
-
-    #[test]
-    fn list_arguments_are_checked() {
-        let mut v = Violations::default();
-        assert_eq!(area_code("", &mut v), None);
-        assert_eq!(list_limit(0, &mut v), DEFAULT_LIST_LIMIT);
-        assert!(v.is_empty());
-        area_code("西平县", &mut v);
-        list_limit(900, &mut v);
-        let message = v.into_result().unwrap_err().message().to_owned();
-        assert!(message.contains("area_code") && message.contains("limit"));
     }
 }

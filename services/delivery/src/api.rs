@@ -14,10 +14,6 @@ use crate::entity::delivery;
 use crate::rules;
 use crate::store::{Collected, Collection, Store};
 
-/// Rows listed when a request sets no limit.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-/// The most rows one list request may ask for.
-const MAX_LIST_LIMIT: u32 = 500;
 /// The longest clerk staff id, in characters.
 const MAX_CLERK_ID_LENGTH: usize = 64;
 
@@ -86,7 +82,9 @@ impl DeliveryService for DeliveryApi {
         request: Request<pb::ListAwaitingCollectionRequest>,
     ) -> Result<Response<pb::ListAwaitingCollectionResponse>, Status> {
         self.staff.require(&request, Action::ReadDeliveries)?;
-        let limit = list_limit(request.get_ref().limit)?;
+        let mut v = Violations::default();
+        let limit = grpc::list_limit(request.get_ref().limit, &mut v);
+        v.into_result()?;
         let case_numbers = self
             .store
             .awaiting_collection(u64::from(limit))
@@ -122,23 +120,6 @@ fn collection(request: &pb::RecordCollectionRequest) -> Result<Collection, Statu
         case_number,
         clerk_id,
         collected_by: collected_by.unwrap_or(rules::COLLECTORS[0]),
-    })
-}
-
-/// The number of rows to list: 0 means the default, more than the maximum is refused.
-fn list_limit(requested: u32) -> Result<u32, Status> {
-    if requested > MAX_LIST_LIMIT {
-        let mut v = Violations::default();
-        v.add(
-            "limit",
-            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
-        );
-        v.into_result()?;
-    }
-    Ok(if requested == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        requested
     })
 }
 
@@ -196,16 +177,5 @@ mod tests {
         }
         let long = collection(&request("CASE-1", &"x".repeat(65), "holder")).unwrap_err();
         assert!(long.message().contains("clerk_id"));
-    }
-
-    #[test]
-    fn list_limits_default_and_cap() {
-        assert_eq!(list_limit(0).unwrap(), 100);
-        assert_eq!(list_limit(7).unwrap(), 7);
-        assert_eq!(list_limit(500).unwrap(), 500);
-        assert_eq!(
-            list_limit(501).unwrap_err().code(),
-            tonic::Code::InvalidArgument
-        );
     }
 }

@@ -30,10 +30,6 @@ const MAX_DOCUMENT_BYTES: usize = 16 * 1024;
 /// Longest QR payload a caller may send, in characters.
 const MAX_QR_LENGTH: usize = 2048;
 
-/// Problems listed when a request sets no limit, and the most it may ask for.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-const MAX_LIST_LIMIT: u32 = 500;
-
 /// Serves `residence.v1.ElicenseService`.
 #[derive(Debug, Clone)]
 pub struct ElicenseApi {
@@ -132,7 +128,9 @@ impl ElicenseService for ElicenseApi {
         request: Request<pb::ListPlatformProblemsRequest>,
     ) -> Result<Response<pb::ListPlatformProblemsResponse>, Status> {
         let staff = self.staff.require(&request, Action::ReadPlatformProblems)?;
-        let limit = list_limit(request.into_inner().limit)?;
+        let mut v = Violations::default();
+        let limit = grpc::list_limit(request.into_inner().limit, &mut v);
+        v.into_result()?;
         let states = [message_state::REJECTED, message_state::UNACKNOWLEDGED];
         let rows = platform_message::Entity::find()
             .filter(platform_message::Column::State.is_in(states))
@@ -349,23 +347,6 @@ fn document_argument(document: Option<Document>) -> Result<Document, Status> {
     document.ok_or_else(|| Status::internal("document checked above"))
 }
 
-/// The number of problems to list: 0 means the default, more than the maximum is refused.
-fn list_limit(requested: u32) -> Result<u32, Status> {
-    if requested > MAX_LIST_LIMIT {
-        let mut v = Violations::default();
-        v.add(
-            "limit",
-            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
-        );
-        v.into_result()?;
-    }
-    Ok(if requested == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        requested
-    })
-}
-
 fn not_valid(identifier: String, problems: Vec<String>) -> pb::VerifyLicenseResponse {
     pb::VerifyLicenseResponse {
         valid: false,
@@ -458,15 +439,5 @@ mod tests {
         assert!(field_of(huge).contains("license_json"));
         let fine = Some(Document::QrPayload("RP1.a.b.c".to_owned()));
         assert!(document_argument(fine).is_ok());
-    }
-
-    #[test]
-    fn list_limits_default_and_cap() {
-        assert_eq!(list_limit(0).unwrap(), 100);
-        assert_eq!(list_limit(500).unwrap(), 500);
-        assert_eq!(
-            list_limit(501).unwrap_err().code(),
-            tonic::Code::InvalidArgument
-        );
     }
 }

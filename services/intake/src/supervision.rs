@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use residence_proto::v1::{self as pb, Stage, supervision_service_server::SupervisionService};
 use residence_rules::clock::LimitKind;
-use residence_runtime::grpc::{Violations, internal};
+use residence_runtime::grpc::{self, Violations, internal};
 use residence_runtime::time::{TimeSource, china_date, china_rfc3339};
 use residence_runtime::validate;
 use residence_staff::{Action, Scope, StaffAuth};
@@ -28,9 +28,6 @@ const STAGES: [Stage; 5] = [
     Stage::Deliver,
 ];
 
-const DEFAULT_LIST_LIMIT: u32 = 100;
-const MAX_LIST_LIMIT: u32 = 500;
-
 /// Serves `residence.v1.SupervisionService`.
 #[derive(Debug, Clone)]
 pub struct SupervisionApi {
@@ -50,7 +47,7 @@ impl SupervisionService for SupervisionApi {
         let now = self.now.now();
         let today = china_date(now);
         let mut v = Violations::default();
-        let area = area_code(&request.area_code, &mut v);
+        let area = grpc::area_code(&request.area_code, &mut v);
         let from = optional_date("from", &request.from, &mut v);
         let to = optional_date("to", &request.to, &mut v);
         v.into_result()?;
@@ -77,8 +74,8 @@ impl SupervisionService for SupervisionApi {
         let staff = self.staff.require(&request, Action::ReadFollowUps)?;
         let request = request.get_ref();
         let mut v = Violations::default();
-        let area = area_code(&request.area_code, &mut v);
-        let limit = list_limit(request.limit, &mut v);
+        let area = grpc::area_code(&request.area_code, &mut v);
+        let limit = grpc::list_limit(request.limit, &mut v);
         v.into_result()?;
         let area = area.unwrap_or_else(|| staff.scope.clone());
         staff.require_area(area.as_str())?;
@@ -466,17 +463,6 @@ fn follow_up_to_proto(task: &follow_up::Model, today: NaiveDate) -> pb::FollowUp
     }
 }
 
-/// An area argument: empty, or a 6-digit county or 9-digit town code.
-fn area_code(value: &str, v: &mut Violations) -> Option<Scope> {
-    let value = validate::trim(value);
-    if value.is_empty() {
-        return None;
-    }
-    Scope::parse(value)
-        .map_err(|error| v.add("area_code", error.to_string()))
-        .ok()
-}
-
 fn optional_date(field: &str, value: &str, v: &mut Violations) -> Option<NaiveDate> {
     if validate::trim(value).is_empty() {
         return None;
@@ -484,21 +470,6 @@ fn optional_date(field: &str, value: &str, v: &mut Violations) -> Option<NaiveDa
     validate::date(value)
         .map_err(|problem| v.add(field, problem))
         .ok()
-}
-
-/// The number of rows to list: 0 means the default, more than the maximum is refused.
-fn list_limit(requested: u32, v: &mut Violations) -> u32 {
-    if requested > MAX_LIST_LIMIT {
-        v.add(
-            "limit",
-            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
-        );
-    }
-    if requested == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        requested.min(MAX_LIST_LIMIT)
-    }
 }
 
 /// A follow-up id: `FU-`, a case number and a channel; at most 96 letters, digits, '-' and '_'.
@@ -542,12 +513,10 @@ mod tests {
     #[test]
     fn arguments_are_checked_together() {
         let mut v = Violations::default();
-        assert!(area_code("4128", &mut v).is_none());
         assert!(optional_date("from", "2026-13-01", &mut v).is_none());
-        assert_eq!(list_limit(501, &mut v), MAX_LIST_LIMIT);
         follow_up_id("DROP TABLE", &mut v);
         let message = v.into_result().unwrap_err().message().to_owned();
-        for field in ["area_code", "from", "limit", "follow_up_id"] {
+        for field in ["from", "follow_up_id"] {
             assert!(message.contains(field), "{field}: {message}");
         }
     }

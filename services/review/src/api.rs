@@ -16,10 +16,6 @@ use tonic::{Request, Response, Status};
 use crate::entity::{outcome, review, task, task_state};
 use crate::store::{Action, Queue, from_json};
 
-/// Rows listed when a request sets no limit, and the most it may ask for.
-const DEFAULT_LIST_LIMIT: u32 = 100;
-const MAX_LIST_LIMIT: u32 = 500;
-
 /// Shortest and longest note, reason or finding message, in characters.
 const NOTE_LENGTH: (usize, usize) = (2, 500);
 
@@ -111,10 +107,13 @@ impl ReviewService for ReviewApi {
         let staff = self.staff.require(&request, Permission::ReadReviews)?;
         let request = request.get_ref();
         let mut v = Violations::default();
-        let area = area_code(&request.area_code, &mut v);
-        let limit = list_limit(request.limit, &mut v);
+        let area = grpc::area_code(&request.area_code, &mut v);
+        let limit = grpc::list_limit(request.limit, &mut v);
         v.into_result()?;
-        let area = area.unwrap_or_else(|| staff.scope.as_str().to_owned());
+        let area = area.map_or_else(
+            || staff.scope.as_str().to_owned(),
+            |a| a.as_str().to_owned(),
+        );
         staff.require_area(&area)?;
         let tasks = self
             .queue
@@ -215,36 +214,6 @@ fn note(field: &str, value: &str, v: &mut Violations) -> String {
         v.add(field, problem);
         String::new()
     })
-}
-
-/// An area argument: empty, or a 6-digit county or 9-digit town code.
-fn area_code(value: &str, v: &mut Violations) -> Option<String> {
-    let value = validate::trim(value);
-    if value.is_empty() {
-        return None;
-    }
-    match residence_staff::Scope::parse(value) {
-        Ok(scope) => Some(scope.as_str().to_owned()),
-        Err(error) => {
-            v.add("area_code", error.to_string());
-            None
-        }
-    }
-}
-
-/// The number of rows to list: 0 means the default, more than the maximum is refused.
-fn list_limit(requested: u32, v: &mut Violations) -> u32 {
-    if requested > MAX_LIST_LIMIT {
-        v.add(
-            "limit",
-            format!("must be at most {MAX_LIST_LIMIT}, got {requested}"),
-        );
-    }
-    if requested == 0 {
-        DEFAULT_LIST_LIMIT
-    } else {
-        requested.min(MAX_LIST_LIMIT)
-    }
 }
 
 fn missing_materials(kinds: &[i32], v: &mut Violations) -> Vec<MaterialKind> {
@@ -420,24 +389,5 @@ mod tests {
         let mut v = Violations::default();
         referral_findings(&[], &mut v);
         assert!(!v.is_empty());
-    }
-
-    #[test]
-    fn areas_are_division_codes_and_limits_are_capped() {
-        let mut v = Violations::default();
-        assert_eq!(area_code("", &mut v), None);
-        assert_eq!(
-            area_code(" 412824101 ", &mut v).as_deref(),
-            Some("412824101")
-        );
-        assert_eq!(list_limit(0, &mut v), DEFAULT_LIST_LIMIT);
-        assert!(v.is_empty());
-        area_code("4128", &mut v);
-        list_limit(501, &mut v);
-        let message = v.into_result().unwrap_err().message().to_owned();
-        assert!(
-            message.contains("area_code") && message.contains("limit"),
-            "{message}"
-        );
     }
 }
