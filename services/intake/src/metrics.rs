@@ -11,7 +11,7 @@ use crate::entity::{case, clock};
 use crate::status;
 
 /// Every stored status, so a stage that empties shows 0 rather than its last count.
-const STAGES: [&str; 13] = [
+const STAGES: [&str; 14] = [
     status::RECEIVED,
     status::ACCEPTED,
     status::REFUSED,
@@ -25,6 +25,7 @@ const STAGES: [&str; 13] = [
     status::READY_FOR_PICKUP,
     status::DELIVERED,
     status::COLLECTED,
+    status::WITHDRAWN,
 ];
 
 /// Samples `residence_cases{stage}` and `residence_cases_on_time_ratio` until `shutdown`.
@@ -61,12 +62,19 @@ async fn sample(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Cases decided (their promised clock stopped), and how many of them before its deadline.
+/// Cases decided (their promised clock stopped, and not by a withdrawal), and how many of them
+/// before its deadline.
 async fn decided_on_time(db: &DatabaseConnection) -> Result<(u64, u64), DbErr> {
+    let withdrawn = sea_orm::sea_query::Query::select()
+        .column(case::Column::CaseNumber)
+        .from(case::Entity)
+        .and_where(case::Column::Status.eq(status::WITHDRAWN))
+        .to_owned();
     let decided = || {
         clock::Entity::find()
             .filter(clock::Column::LimitKind.eq("promised"))
             .filter(clock::Column::StoppedAt.is_not_null())
+            .filter(clock::Column::CaseNumber.not_in_subquery(withdrawn.clone()))
     };
     let all = decided().count(db).await?;
     let in_time = decided()
