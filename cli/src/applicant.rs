@@ -25,7 +25,7 @@ pub struct IntakeConnection {
 }
 
 impl IntakeConnection {
-    /// A lazily connecting channel to the intake service.
+    /// A lazily connecting channel to the intake service; made inside the async runtime.
     pub fn channel(&self) -> Result<Channel> {
         let url = &self.intake_url;
         let endpoint =
@@ -83,13 +83,7 @@ pub struct RateArgs {
 /// Runs `residence withdraw`.
 pub fn run_withdraw(args: &WithdrawArgs, out: &mut impl Write) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let request = pb::WithdrawApplicationRequest {
-        case_number: args.case_number.clone(),
-        access_code: args.access_code.clone(),
-        reason: args.reason.clone(),
-    };
-    let mut client = IntakeServiceClient::new(args.connection.channel()?);
-    let response = answer(runtime.block_on(client.withdraw_application(request)))?;
+    let response = runtime.block_on(withdraw(args))?;
     write_withdrawal(out, &response)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -97,6 +91,22 @@ pub fn run_withdraw(args: &WithdrawArgs, out: &mut impl Write) -> Result<ExitCod
 /// Runs `residence rate`.
 pub fn run_rate(args: &RateArgs, out: &mut impl Write) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let response = runtime.block_on(rate(args))?;
+    write_rating(out, &response)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn withdraw(args: &WithdrawArgs) -> Result<pb::WithdrawApplicationResponse> {
+    let request = pb::WithdrawApplicationRequest {
+        case_number: args.case_number.clone(),
+        access_code: args.access_code.clone(),
+        reason: args.reason.clone(),
+    };
+    let mut client = IntakeServiceClient::new(args.connection.channel()?);
+    answer(client.withdraw_application(request).await)
+}
+
+async fn rate(args: &RateArgs) -> Result<pb::RateCaseResponse> {
     let request = pb::RateCaseRequest {
         case_number: args.case_number.clone(),
         access_code: args.access_code.clone(),
@@ -105,13 +115,14 @@ pub fn run_rate(args: &RateArgs, out: &mut impl Write) -> Result<ExitCode> {
         comment: args.comment.clone(),
     };
     let mut client = IntakeServiceClient::new(args.connection.channel()?);
-    let response = answer(runtime.block_on(client.rate_case(request)))?;
-    write_rating(out, &response)?;
-    Ok(ExitCode::SUCCESS)
+    answer(client.rate_case(request).await)
 }
 
 /// `CASE  WITHDRAWN`, or the status the case keeps until the withdrawal is confirmed.
-fn write_withdrawal(out: &mut impl Write, response: &pb::WithdrawApplicationResponse) -> Result<()> {
+fn write_withdrawal(
+    out: &mut impl Write,
+    response: &pb::WithdrawApplicationResponse,
+) -> Result<()> {
     let status = status_name(response.status);
     if response.withdrawal_requested {
         writeln!(
@@ -203,7 +214,10 @@ mod tests {
 
     #[test]
     fn channels_and_levels_parse_from_their_codes() {
-        assert_eq!(rating_channel("hotline").unwrap(), pb::RatingChannel::Hotline);
+        assert_eq!(
+            rating_channel("hotline").unwrap(),
+            pb::RatingChannel::Hotline
+        );
         assert_eq!(rating_channel(" SMS ").unwrap(), pb::RatingChannel::Sms);
         assert!(rating_channel("unspecified").is_err());
         assert!(rating_channel("email").is_err());

@@ -53,6 +53,16 @@ pub enum Command {
     /// Decide referred cases (the deciding officer).
     #[command(subcommand)]
     Decide(crate::desk::DecideCommand),
+    /// Figures per town and stage against the time limits, and the applicants' ratings
+    /// (supervisors, deciding officers, operators).
+    Report(crate::supervision::ReportArgs),
+    /// Work the follow-up tasks of dissatisfied ratings (差评整改).
+    #[command(subcommand)]
+    FollowUps(crate::supervision::FollowUpCommand),
+    /// Withdraw an application before it is decided (撤回申请), with its access code.
+    Withdraw(crate::applicant::WithdrawArgs),
+    /// Rate a closed case (好差评), with its access code.
+    Rate(crate::applicant::RateArgs),
     /// Check the audit trails' hash chains.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
@@ -251,6 +261,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Review(command) => crate::desk::run_review(&command, &mut io::stdout()),
         Command::Decide(command) => crate::desk::run_decide(&command, &mut io::stdout()),
+        Command::Report(args) => crate::supervision::run_report(&args, &mut io::stdout()),
+        Command::FollowUps(command) => {
+            crate::supervision::run_follow_ups(&command, &mut io::stdout())
+        }
+        Command::Withdraw(args) => crate::applicant::run_withdraw(&args, &mut io::stdout()),
+        Command::Rate(args) => crate::applicant::run_rate(&args, &mut io::stdout()),
         Command::Audit(command) => crate::audit::run(&command, &mut io::stdout()),
         Command::Config(command) => config::run(&command),
     };
@@ -386,6 +402,39 @@ mod tests {
         assert!(
             Cli::try_parse_from(["residence", "demo", "--courier-failure-share", "1.5"]).is_err()
         );
+    }
+
+    #[test]
+    fn applicant_commands_take_the_access_code_and_check_the_rating() {
+        let cli = Cli::try_parse_from([
+            "residence",
+            "withdraw",
+            "C-1",
+            "--code",
+            "AB12",
+            "--reason",
+            "已在外地办理",
+        ])
+        .unwrap();
+        let Command::Withdraw(args) = cli.command else {
+            panic!("expected the withdraw command");
+        };
+        assert_eq!(
+            (args.case_number.as_str(), args.access_code.as_str()),
+            ("C-1", "AB12")
+        );
+        assert!(Cli::try_parse_from(["residence", "withdraw", "C-1", "--code", "AB12"]).is_err());
+
+        let rate = ["residence", "rate", "C-1", "--code", "AB12", "--channel"];
+        let cli = Cli::try_parse_from(rate.iter().chain(&["sms", "--level", "4"])).unwrap();
+        let Command::Rate(args) = cli.command else {
+            panic!("expected the rate command");
+        };
+        assert_eq!(args.channel, residence_proto::v1::RatingChannel::Sms);
+        assert_eq!(args.level, residence_proto::v1::RatingLevel::Satisfied);
+        assert_eq!(args.comment, "");
+        assert!(Cli::try_parse_from(rate.iter().chain(&["fax", "--level", "4"])).is_err());
+        assert!(Cli::try_parse_from(rate.iter().chain(&["web", "--level", "6"])).is_err());
     }
 
     fn replay_options(arguments: &[&str]) -> Result<ReplayOptions, clap::Error> {

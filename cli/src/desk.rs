@@ -336,7 +336,7 @@ async fn decide(command: &DecideCommand, out: &mut impl Write) -> Result<()> {
 }
 
 /// The answer, or an error saying what the service refused and why.
-fn answer<T>(response: Result<tonic::Response<T>, tonic::Status>) -> Result<T> {
+pub(crate) fn answer<T>(response: Result<tonic::Response<T>, tonic::Status>) -> Result<T> {
     match response {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => bail!("refused ({:?}): {}", status.code(), status.message()),

@@ -17,6 +17,7 @@ use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
 use residence_proto::v1::elicense_service_client::ElicenseServiceClient;
 use residence_proto::v1::intake_service_client::IntakeServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
+use residence_proto::v1::supervision_service_client::SupervisionServiceClient;
 use residence_runtime::health::METRICS_ADDR_VARIABLE;
 use residence_staff::{BearerToken, Role};
 use tonic::transport::{Channel, Endpoint};
@@ -526,6 +527,15 @@ impl System {
         let bearer = self.staff.county_bearer(Role::Operator, "clerk-1")?;
         Ok(DeliveryServiceClient::new(
             self.staff_channel(Service::Delivery, bearer)?,
+        ))
+    }
+
+    /// A client of supervision (served by intake), as a window operator of the county
+    /// (`clerk-1`), who follows up dissatisfied ratings.
+    pub fn supervision_client(&self) -> Result<SupervisionServiceClient<StaffChannel>> {
+        let bearer = self.staff.county_bearer(Role::Operator, "clerk-1")?;
+        Ok(SupervisionServiceClient::new(
+            self.staff_channel(Service::Intake, bearer)?,
         ))
     }
 

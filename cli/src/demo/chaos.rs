@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::drive::{Clients, DriveOptions, DriveReport, drive};
+use super::drive::{Clients, DriveOptions, DriveReport, drive_with_ledger};
+use super::ledger::Ledger;
 use crate::synthetic::SyntheticApplication;
 use crate::system::{Service, System};
 
@@ -123,10 +124,22 @@ pub async fn drive_under_chaos(
     drive_options: DriveOptions,
     chaos: &ChaosOptions,
 ) -> anyhow::Result<(DriveReport, ChaosReport)> {
+    let ledger = Ledger::default();
+    drive_under_chaos_with_ledger(system, applications, drive_options, chaos, &ledger).await
+}
+
+/// [`drive_under_chaos`], keeping the notes in `ledger`, whose plan the applicants follow.
+pub async fn drive_under_chaos_with_ledger(
+    system: &mut System,
+    applications: Vec<SyntheticApplication>,
+    drive_options: DriveOptions,
+    chaos: &ChaosOptions,
+    ledger: &Ledger,
+) -> anyhow::Result<(DriveReport, ChaosReport)> {
     let clients = Clients::for_system(system)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let driving = async {
-        let report = drive(clients, applications, drive_options).await;
+        let report = drive_with_ledger(clients, applications, drive_options, ledger).await;
         stop_tx.send_replace(true);
         report
     };

@@ -1,15 +1,19 @@
-//! The staff desks of the demo: a reviewer who works the manual review queue, and the
-//! deciding officer who decides the cases the reviewer refers, each with a staff token.
+//! The staff desks of the demo: a reviewer who works the manual review queue, the deciding
+//! officer who decides the cases the reviewer refers, and an operator who follows up
+//! dissatisfied ratings, each with a staff token.
 //!
 //! The reviewer refers a case whose address lies outside the jurisdiction, with that finding,
 //! and clears every other finding (a guardian applying for a child, whose relationship proof
-//! is on file); the officer denies what was referred, on the legal basis below.
+//! is on file); the officer denies what was referred, on the legal basis below. A case its
+//! applicant withdrew is refused to them (FAILED_PRECONDITION) and left alone. The operator
+//! closes every open follow-up task with what was done.
 
 use std::time::Duration;
 
 use residence_proto::v1 as pb;
 use residence_proto::v1::decision_service_client::DecisionServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
+use residence_proto::v1::supervision_service_client::SupervisionServiceClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -32,7 +36,12 @@ const APPROVAL_NOTE: &str = "监护人身份证明及关系证明已核对，与
 /// What the officer denies a referred case on.
 const DENIAL_BASIS: &str = "《居住证暂行条例》第二条、第十条";
 
+/// What the operator did about a dissatisfied rating (整改情况).
+const FOLLOW_UP_OUTCOME: &str =
+    "已电话回访申请人，说明办理依据和进度，对相关窗口人员进行了提醒，申请人表示理解。";
+
 /// The reviewer: claims every waiting case, then refers or approves it, until told to stop.
+/// A case whose applicant is about to withdraw it waits until the withdrawal is settled.
 pub(super) async fn reviewer(
     review: &ReviewServiceClient<StaffChannel>,
     ledger: &Ledger,
@@ -49,7 +58,8 @@ pub(super) async fn reviewer(
             .map(|queue| queue.tasks)
             .unwrap_or_default()
             .into_iter()
-            .filter(|task| task.state() == pb::ReviewTaskState::Waiting);
+            .filter(|task| task.state() == pb::ReviewTaskState::Waiting)
+            .filter(|task| !ledger.held_for_withdrawal(&task.case_number));
         for task in waiting {
             work(review, ledger, task, deadline).await;
         }
@@ -60,7 +70,8 @@ pub(super) async fn reviewer(
     }
 }
 
-/// Claims one case and finishes it. A case another desk took meanwhile is left alone.
+/// Claims one case and finishes it. A case another desk took meanwhile, or its applicant
+/// withdrew, is refused with FAILED_PRECONDITION and left alone.
 async fn work(
     review: &ReviewServiceClient<StaffChannel>,
     ledger: &Ledger,
@@ -84,7 +95,8 @@ async fn work(
         .into_iter()
         .filter(|finding| finding.code == REFERRED_FINDING)
         .collect();
-    // A refusal (the case moved on meanwhile) leaves it to tracking to see where it went.
+    // A refusal (the case moved on or was withdrawn meanwhile) leaves it to tracking to see
+    // where it went.
     let _ = if referred.is_empty() {
         let approve = pb::ApproveReviewRequest {
             case_number,
@@ -129,13 +141,52 @@ pub(super) async fn officer(
                 legal_basis: DENIAL_BASIS.to_owned(),
                 reasons: case.findings.into_iter().map(|f| f.message).collect(),
             };
-            // Denying twice denies once; a case decided meanwhile is simply not denied.
+            // Denying twice denies once; a case decided or withdrawn meanwhile is simply not
+            // denied.
             let _ = with_retry(ledger, deadline, || {
                 let mut decision = decision.clone();
                 let deny = deny.clone();
                 async move { decision.deny_decision(deny).await }
             })
             .await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(DESK_INTERVAL) => {}
+            _ = done.changed() => {}
+        }
+    }
+}
+
+/// The operator: closes every open follow-up task of a dissatisfied rating with what was
+/// done, until told to stop.
+pub(super) async fn operator(
+    supervision: &SupervisionServiceClient<StaffChannel>,
+    ledger: &Ledger,
+    mut done: watch::Receiver<bool>,
+    deadline: Instant,
+) {
+    while !*done.borrow() {
+        let request = pb::ListFollowUpsRequest {
+            area_code: String::new(),
+            open_only: true,
+            limit: DESK_BATCH,
+        };
+        let open = call(supervision.clone().list_follow_ups(request)).await;
+        for task in open.map(|list| list.follow_ups).unwrap_or_default() {
+            let close = pb::CloseFollowUpRequest {
+                follow_up_id: task.follow_up_id,
+                outcome: FOLLOW_UP_OUTCOME.to_owned(),
+            };
+            // Closing twice with the same outcome closes once; a refusal is tried again on
+            // the next look.
+            let closed = with_retry(ledger, deadline, || {
+                let mut supervision = supervision.clone();
+                let close = close.clone();
+                async move { supervision.close_follow_up(close).await }
+            });
+            if let Ok(task) = closed.await {
+                ledger.follow_up_closed(&task.follow_up_id);
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(DESK_INTERVAL) => {}

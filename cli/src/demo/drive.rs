@@ -1,6 +1,8 @@
-//! Driving the running system as its users would: applicants submit and answer supplement
-//! notices, a reviewer works the manual review queue, the deciding officer decides referred
-//! cases, the window clerk hands over permits, and everyone tracks their case.
+//! Driving the running system as its users would: applicants submit, answer supplement
+//! notices, withdraw and rate their cases as the ledger's plan says, a reviewer works the manual
+//! review queue, the deciding officer decides referred cases, the window clerk hands over
+//! permits, an operator closes the follow-ups of dissatisfied ratings, and everyone tracks their
+//! case.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use residence_proto::v1::decision_service_client::DecisionServiceClient;
 use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
 use residence_proto::v1::intake_service_client::IntakeServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
+use residence_proto::v1::supervision_service_client::SupervisionServiceClient;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -22,6 +25,7 @@ use super::ledger::{CaseKey, Ledger};
 use super::progress;
 use crate::staff::StaffChannel;
 use crate::synthetic::SyntheticApplication;
+use crate::synthetic::feedback::PlannedRating;
 use crate::system::System;
 
 /// The clerk's staff id on every collection.
@@ -54,7 +58,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 /// The clients the demo's actors use.
 #[derive(Clone, Debug)]
 pub struct Clients {
-    /// For applicants: submit, supplement, track.
+    /// For applicants: submit, supplement, withdraw, rate, track.
     pub intake: IntakeServiceClient<Channel>,
     /// For the window clerk: list and record collections.
     pub delivery: DeliveryServiceClient<StaffChannel>,
@@ -62,16 +66,19 @@ pub struct Clients {
     pub review: ReviewServiceClient<StaffChannel>,
     /// For the deciding officer: referred cases.
     pub decision: DecisionServiceClient<StaffChannel>,
+    /// For the window operator: the follow-up tasks of dissatisfied ratings.
+    pub supervision: SupervisionServiceClient<StaffChannel>,
 }
 
 impl Clients {
-    /// Clients of `system`'s intake and delivery services.
+    /// Clients of `system`'s services, each as the staff member who uses it.
     pub fn for_system(system: &System) -> anyhow::Result<Clients> {
         Ok(Clients {
             intake: system.intake_client()?,
             delivery: system.delivery_client()?,
             review: system.review_client()?,
             decision: system.decision_client()?,
+            supervision: system.supervision_client()?,
         })
     }
 }
@@ -105,6 +112,14 @@ pub struct DriveReport {
     pub collections: usize,
     /// Supplement notices answered.
     pub supplements: usize,
+    /// Withdrawals intake took from applicants, done at once or passed on.
+    pub withdrawals: usize,
+    /// Ratings intake recorded.
+    pub ratings: usize,
+    /// Follow-up tasks of dissatisfied ratings the operator closed.
+    pub follow_ups_closed: usize,
+    /// Withdrawals and ratings the applicants could not make, and why.
+    pub feedback_failures: Vec<String>,
     /// Calls sent again after failing for a reason that may pass, such as a service down.
     pub retried: usize,
     /// Time from submission to the final status, per final case, as tracking saw it.
@@ -117,7 +132,7 @@ pub struct DriveReport {
 
 /// Submits `applications` with up to `options.concurrency` in flight, answers supplement
 /// notices, records collections at the window, and tracks every case until all are final or
-/// the timeout passes.
+/// the timeout passes. The applicants do nothing more; see [`drive_with_ledger`].
 ///
 /// Calls that fail for a reason that may pass (a service restarting, a connection lost) are
 /// sent again, unchanged: a submission keeps its `client_request_id`, so intake answers a
@@ -131,7 +146,9 @@ pub async fn drive(
 }
 
 /// [`drive`], keeping its notes in `ledger`, so that another task can follow the progress
-/// (to cause a fault once some applications are in, say).
+/// (to cause a fault once some applications are in, say). The applicants withdraw and rate as
+/// the ledger's plan says, and driving goes on until every rating is given and every follow-up
+/// task a rating opened is closed.
 pub async fn drive_with_ledger(
     clients: Clients,
     applications: Vec<SyntheticApplication>,
@@ -156,13 +173,15 @@ pub async fn drive_with_ledger(
     let clerk = clerk(&clients.delivery, ledger, done_rx.clone(), deadline);
     let reviewer = desks::reviewer(&clients.review, ledger, done_rx.clone(), deadline);
     let officer = desks::officer(&clients.decision, ledger, done_rx.clone(), deadline);
+    let operator = desks::operator(&clients.supervision, ledger, done_rx.clone(), deadline);
     let progress = async {
         if options.show_progress {
             progress::report(ledger, total, started, done_rx.clone()).await;
         }
     };
-    let ((), finished, (), (), (), ()) =
-        tokio::join!(submitting, tracking, clerk, reviewer, officer, progress);
+    let ((), finished, (), (), (), (), ()) = tokio::join!(
+        submitting, tracking, clerk, reviewer, officer, operator, progress
+    );
 
     let counts = ledger.progress();
     DriveReport {
@@ -172,6 +191,10 @@ pub async fn drive_with_ledger(
         open_cases: ledger.open_cases(),
         collections: counts.collections,
         supplements: counts.supplements,
+        withdrawals: counts.withdrawals,
+        ratings: counts.ratings,
+        follow_ups_closed: counts.follow_ups_closed,
+        feedback_failures: ledger.feedback_failures(),
         retried: counts.retried,
         observed_latencies: ledger.observed_latencies(),
         elapsed: started.elapsed(),
@@ -255,8 +278,63 @@ async fn supplement(
     ledger.supplemented(&case_number, answered.ok().map(|response| response.status));
 }
 
-/// Tracks open cases in rounds until every case is final (returns `true`) or the deadline
-/// passes (returns `false`).
+/// Withdraws a claimed case at its applicant's request (撤回申请).
+async fn withdraw(
+    intake: &IntakeServiceClient<Channel>,
+    (case_number, access_code): CaseKey,
+    reason: String,
+    ledger: &Ledger,
+    deadline: Instant,
+) {
+    let request = pb::WithdrawApplicationRequest {
+        case_number: case_number.clone(),
+        access_code,
+        reason,
+    };
+    let answered = with_retry(ledger, deadline, || {
+        let mut intake = intake.clone();
+        let request = request.clone();
+        async move { intake.withdraw_application(request).await }
+    })
+    .await;
+    ledger.withdrawal_answered(&case_number, answered.as_ref().map_err(refusal));
+}
+
+/// Rates a closed case (好差评) through every channel its applicant means to.
+async fn rate(
+    intake: &IntakeServiceClient<Channel>,
+    (case_number, access_code): CaseKey,
+    ratings: Vec<PlannedRating>,
+    ledger: &Ledger,
+    deadline: Instant,
+) {
+    for rating in ratings {
+        let request = pb::RateCaseRequest {
+            case_number: case_number.clone(),
+            access_code: access_code.clone(),
+            channel: rating.channel.into(),
+            level: rating.level.into(),
+            comment: rating.comment,
+        };
+        // A repeat after a lost answer returns the first rating, marked as replayed.
+        let answered = with_retry(ledger, deadline, || {
+            let mut intake = intake.clone();
+            let request = request.clone();
+            async move { intake.rate_case(request).await }
+        })
+        .await;
+        ledger.rated(&case_number, answered.as_ref().map_err(refusal));
+    }
+}
+
+/// `FailedPrecondition: case is approved: ...`.
+fn refusal(status: &Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// Tracks open cases in rounds, and has the applicants withdraw and rate as their plan says,
+/// until every case is final and every rating given and followed up (returns `true`) or the
+/// deadline passes (returns `false`).
 async fn track(
     intake: &IntakeServiceClient<Channel>,
     ledger: &Ledger,
@@ -279,14 +357,23 @@ async fn track(
             .for_each(|(case_number, tracked)| async move {
                 if let Ok(tracked) = tracked {
                     ledger.observed(&case_number, tracked.status, tracked.is_final);
+                    ledger.withdrawal_pending(&case_number, tracked.withdrawal_requested);
                 }
             })
             .await;
         for (key, materials) in ledger.claim_waiting_supplements() {
             supplement(intake, key, materials, ledger, deadline).await;
         }
+        for (key, reason) in ledger.claim_withdrawals() {
+            withdraw(intake, key, reason, ledger, deadline).await;
+        }
+        stream::iter(ledger.claim_ratings())
+            .for_each_concurrent(TRACK_CONCURRENCY, |(key, ratings)| {
+                rate(intake, key, ratings, ledger, deadline)
+            })
+            .await;
 
-        if all_submitted && ledger.all_final() {
+        if all_submitted && ledger.all_final() && ledger.feedback_settled() {
             return true;
         }
         if Instant::now() >= deadline {

@@ -1,11 +1,15 @@
 //! `residence demo`: starts the whole system, feeds it synthetic applications, plays the
-//! applicants, a reviewer, the deciding officer and the window clerk (the staff with tokens)
-//! until every case is final, and then reports what the services themselves recorded.
+//! applicants (who also withdraw and rate some cases), a reviewer, the deciding officer, the
+//! window clerk and an operator following up complaints (the staff with tokens) until every
+//! case is final, and then reports what the services themselves recorded, with the county's
+//! supervision report.
 
 mod chaos;
 mod desks;
 mod drive;
+mod feedback;
 mod ledger;
+mod notifications;
 mod progress;
 
 use std::path::PathBuf;
@@ -15,12 +19,15 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-pub use chaos::{ChaosOptions, ChaosReport, drive_under_chaos};
+pub use chaos::{ChaosOptions, ChaosReport, drive_under_chaos, drive_under_chaos_with_ledger};
 pub use drive::{CLERK_ID, Clients, DriveOptions, DriveReport, drive, drive_with_ledger};
+pub use feedback::Feedback;
 pub use ledger::{Ledger, Progress, is_final};
+pub use notifications::NotificationCounts;
 
 use crate::summary::Summary;
 use crate::synthetic;
+use crate::synthetic::feedback::Plan;
 use crate::system::{Database, System, SystemOptions};
 
 /// How long the e-license service and platform may lag behind the last final case.
@@ -83,15 +90,19 @@ pub struct DemoReport {
     pub exited_processes: Vec<String>,
     /// The faults caused, when the demo ran with chaos.
     pub chaos: Option<ChaosReport>,
+    /// The supervision report and the notifications at the end.
+    pub feedback: Feedback,
     /// The run folder, when it was kept.
     pub kept_run_dir: Option<PathBuf>,
 }
 
 impl DemoReport {
     /// Every application submitted, every case final, no duplicate effect, nothing unread,
-    /// no process lost, and every fault caused on purpose undone.
+    /// no process lost, every fault caused on purpose undone, and every withdrawal, rating and
+    /// follow-up done and reported as the databases count them.
     pub fn succeeded(&self) -> bool {
         self.summary.is_clean()
+            && self.feedback_problems().is_empty()
             && self.drive.submit_failures.is_empty()
             && self.drive.submitted == self.options.applications
             && self.exited_processes.is_empty()
@@ -101,9 +112,15 @@ impl DemoReport {
                 .is_none_or(|chaos| chaos.problems.is_empty())
     }
 
+    /// Where withdrawals, ratings and the supervision report went wrong.
+    pub fn feedback_problems(&self) -> Vec<String> {
+        self.feedback.problems(&self.summary, &self.drive)
+    }
+
     /// The summary with the run's settings, as one JSON object.
     pub fn to_json(&self) -> Value {
         let mut value = serde_json::to_value(&self.summary).unwrap_or_else(|_| json!({}));
+        let feedback = self.feedback.to_json();
         if let Some(object) = value.as_object_mut() {
             let extra = json!({
                 "applications": self.options.applications,
@@ -111,6 +128,11 @@ impl DemoReport {
                 "seed": self.options.seed,
                 "submit_failures": self.drive.submit_failures.len(),
                 "retried_calls": self.drive.retried,
+                "withdrawals_asked": self.drive.withdrawals,
+                "ratings_given": self.drive.ratings,
+                "supervision": feedback["supervision"],
+                "notifications": feedback["notifications"],
+                "feedback_problems": self.feedback_problems(),
                 "exited_processes": self.exited_processes,
                 "chaos": self.chaos.as_ref().map(ChaosReport::to_json),
                 "run_dir": self.kept_run_dir.as_ref().map(|dir| dir.display().to_string()),
@@ -140,6 +162,7 @@ pub enum DemoOutcome {
 pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     let today = residence_runtime::time::china_today();
     let applications = synthetic::applications(options.seed, today, options.applications);
+    let plan = Plan::new(options.seed, &applications);
     let system_options = SystemOptions {
         database: options.database,
         courier_failure_share: options.courier_failure_share,
@@ -159,7 +182,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     eprintln!("system running in {}", system.run_dir().display());
 
     let exercised = tokio::select! {
-        exercised = exercise(&mut system, applications, &options) => Some(exercised),
+        exercised = exercise(&mut system, applications, plan, &options) => Some(exercised),
         () = shutdown_signal() => None,
     };
     let Some(exercised) = exercised else {
@@ -188,10 +211,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoOutcome> {
     Ok(DemoOutcome::Finished(Box::new(report)))
 }
 
-/// Drives the system (under chaos if asked), then concludes the run.
+/// Drives the system (under chaos if asked) with applicants following `plan`, reads the
+/// supervision report, then concludes the run and reads the notifications.
 async fn exercise(
     system: &mut System,
     applications: Vec<synthetic::SyntheticApplication>,
+    plan: Plan,
     options: &DemoOptions,
 ) -> Result<DemoReport> {
     let drive_options = DriveOptions {
@@ -204,13 +229,16 @@ async fn exercise(
         timeout: options.effective_timeout(),
         show_progress: true,
     };
+    let ledger = Ledger::with_plan(plan);
     let (report, chaos) = if options.chaos {
         let chaos = ChaosOptions::demo(options.seed);
         let (report, chaos) =
-            drive_under_chaos(system, applications, drive_options, &chaos).await?;
+            drive_under_chaos_with_ledger(system, applications, drive_options, &chaos, &ledger)
+                .await?;
         (report, Some(chaos))
     } else {
-        let report = drive(Clients::for_system(system)?, applications, drive_options).await;
+        let clients = Clients::for_system(system)?;
+        let report = drive_with_ledger(clients, applications, drive_options, &ledger).await;
         (report, None)
     };
     if report.timed_out {
@@ -221,13 +249,20 @@ async fn exercise(
         );
     }
 
+    // The report is read while intake runs, the notifications once every service stopped.
+    let supervision = feedback::supervision_report(system).await;
     let conclusion = conclude(system, &report).await;
+    let notifications = feedback::notifications(system).await;
     Ok(DemoReport {
         options: options.clone(),
         summary: conclusion.summary,
         drive: report,
         exited_processes: conclusion.exited_processes,
         chaos,
+        feedback: Feedback {
+            supervision,
+            notifications,
+        },
         kept_run_dir: None,
     })
 }
@@ -304,7 +339,15 @@ fn print(report: &DemoReport) {
         "collections at the window", drive.collections
     );
     println!("  {:<26}{:>10}", "supplements answered", drive.supplements);
+    println!("  {:<26}{:>10}", "withdrawals asked for", drive.withdrawals);
+    println!("  {:<26}{:>10}", "ratings given", drive.ratings);
     println!("  {:<26}{:>10}", "calls retried", drive.retried);
+    for line in report.feedback.lines() {
+        println!("{line}");
+    }
+    for problem in report.feedback_problems() {
+        println!("  feedback problem: {problem}");
+    }
     if let Some(chaos) = &report.chaos {
         println!("  {:<26}{}", "chaos", chaos.describe());
         if chaos.total_kills() > 0 {

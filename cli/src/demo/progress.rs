@@ -56,6 +56,12 @@ pub(super) fn line(progress: Progress, total: usize, elapsed: Duration) -> Strin
         "submitted {}/{total}, final {}, collected {}, supplemented {}",
         progress.submitted, progress.finals, progress.collections, progress.supplements
     );
+    if progress.withdrawals > 0 {
+        line.push_str(&format!(", withdrawn {}", progress.withdrawals));
+    }
+    if progress.ratings > 0 {
+        line.push_str(&format!(", rated {}", progress.ratings));
+    }
     if progress.failed > 0 {
         line.push_str(&format!(", failed {}", progress.failed));
     }
@@ -79,6 +85,7 @@ mod tests {
             collections: 3,
             supplements: 1,
             retried: 0,
+            ..Progress::default()
         };
         assert_eq!(
             line(progress, 20, Duration::from_millis(4_210)),
@@ -94,5 +101,13 @@ mod tests {
             ..progress
         };
         assert!(line(retrying, 20, Duration::ZERO).contains("retried 3"));
+        let feedback = Progress {
+            withdrawals: 2,
+            ratings: 7,
+            ..progress
+        };
+        assert!(
+            line(feedback, 20, Duration::ZERO).contains("supplemented 1, withdrawn 2, rated 7")
+        );
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod query;
 mod records;
 mod stats;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -15,8 +16,9 @@ pub use stats::{
     CaseTimes, Timing, parse_timestamp, percentile, surplus, surplus_of_counts, timing,
 };
 
-use query::Store;
+use query::{Store, in_list};
 
+use crate::applicant::level_name;
 use crate::system::{Service, Simulator};
 
 /// The services whose databases a summary reads.
@@ -90,9 +92,18 @@ pub struct Summary {
     /// Cases refused at acceptance (不予受理).
     pub refused: u64,
     /// Refused cases per refusal reason code; a case refused for two reasons counts under both.
-    pub refusals_by_reason: std::collections::BTreeMap<String, u64>,
+    pub refusals_by_reason: BTreeMap<String, u64>,
     /// Cases sent one supplement notice (补正) and accepted once the applicant answered.
     pub supplement_round_trips: u64,
+    /// Cases whose applicant asked to withdraw them (撤回申请), from intake's audit trail.
+    #[serde(default)]
+    pub withdrawals_requested: u64,
+    /// Cases withdrawn: final without a decision.
+    #[serde(default)]
+    pub withdrawn: u64,
+    /// Of those, cases withdrawn before acceptance.
+    #[serde(default)]
+    pub withdrawn_before_acceptance: u64,
     /// Cases the automatic checks sent to a reviewer (rows in review `review_tasks`).
     #[serde(default)]
     pub manual_reviews: u64,
@@ -117,12 +128,28 @@ pub struct Summary {
     pub licenses_issued: u64,
     /// Distinct license identifiers the e-license platform recorded.
     pub licenses_acknowledged: u64,
+    /// Ratings of closed cases (好差评), all channels.
+    #[serde(default)]
+    pub ratings: u64,
+    /// Ratings per level, `"1"` (非常不满意) to `"5"` (非常满意).
+    #[serde(default)]
+    pub ratings_by_level: BTreeMap<String, u64>,
+    /// Follow-up tasks (差评整改) the dissatisfied ratings opened.
+    #[serde(default)]
+    pub follow_ups_opened: u64,
+    /// Of those, tasks staff closed with an outcome.
+    #[serde(default)]
+    pub follow_ups_closed: u64,
     /// Cases not in a final status.
     pub not_final: u64,
     /// The sum of [`Duplicates`].
     pub duplicate_effects: u64,
     /// Where the duplicate effects are.
     pub duplicates: Duplicates,
+    /// Effects a withdrawn case must not have, each counted once per case: a decision
+    /// (approved or denied), a delivery, an e-license.
+    #[serde(default)]
+    pub withdrawn_with_effects: u64,
     /// From the first case received to the last case closed.
     pub elapsed_ms: u64,
     /// Final cases per second over `elapsed_ms`.
@@ -140,10 +167,12 @@ impl Summary {
     /// line to `problems` instead of failing the whole summary.
     pub async fn collect(sources: &Sources) -> Summary {
         let mut summary = Summary::default();
+        // Intake, read first, names the withdrawn cases the other services are checked for.
+        let mut withdrawn = Vec::new();
         for service in SERVICES_READ {
             let read = match Store::open(&sources.databases, service).await {
                 Ok(store) => {
-                    let read = summary.read(service, &store).await;
+                    let read = summary.read(service, &store, &mut withdrawn).await;
                     store.close().await;
                     read
                 }
@@ -160,9 +189,13 @@ impl Summary {
         summary
     }
 
-    /// Whether the run ended well: every case final, no duplicate effect, nothing unread.
+    /// Whether the run ended well: every case final, no duplicate effect, no effect of a
+    /// withdrawn case, nothing unread.
     pub fn is_clean(&self) -> bool {
-        self.not_final == 0 && self.duplicate_effects == 0 && self.problems.is_empty()
+        self.not_final == 0
+            && self.duplicate_effects == 0
+            && self.withdrawn_with_effects == 0
+            && self.problems.is_empty()
     }
 
     /// Cases in a final status.
@@ -170,20 +203,31 @@ impl Summary {
         self.submitted.saturating_sub(self.not_final)
     }
 
-    async fn read(&mut self, service: Service, store: &Store) -> anyhow::Result<()> {
+    async fn read(
+        &mut self,
+        service: Service,
+        store: &Store,
+        withdrawn: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        let of_withdrawn = format!("case_number IN ({})", in_list(withdrawn));
         match service {
-            Service::Intake => self.read_intake(store).await?,
+            Service::Intake => *withdrawn = self.read_intake(store).await?,
             Service::Decision => {
                 let outcomes = store.count_by("decisions", "outcome").await?;
                 self.approved = outcomes.get("approved").copied().unwrap_or(0);
                 self.denied = outcomes.get("denied").copied().unwrap_or(0);
                 let by_officer = "decided_by IS NOT NULL";
                 self.decided_by_officer = store.count_where("decisions", by_officer).await?;
+                let decided = format!("outcome IN ('approved', 'denied') AND {of_withdrawn}");
+                let effects = store.distinct_where("decisions", "case_number", &decided);
+                self.withdrawn_with_effects += effects.await?;
             }
             Service::Delivery => {
                 let states = store.count_by("deliveries", "state").await?;
                 self.delivered_by_courier = states.get("delivered").copied().unwrap_or(0);
                 self.collected_in_person = states.get("collected").copied().unwrap_or(0);
+                let effects = store.distinct_where("deliveries", "case_number", &of_withdrawn);
+                self.withdrawn_with_effects += effects.await?;
             }
             Service::Courier => {
                 self.duplicates.waybills = store.surplus("waybills", "case_number").await?;
@@ -191,6 +235,8 @@ impl Summary {
             Service::Elicense => {
                 self.licenses_issued = store.distinct("licenses", "case_number").await?;
                 self.duplicates.licenses = store.surplus("licenses", "case_number").await?;
+                let effects = store.distinct_where("licenses", "case_number", &of_withdrawn);
+                self.withdrawn_with_effects += effects.await?;
             }
             Service::Review => {
                 let states = store.count_by("review_tasks", "state").await?;
@@ -203,7 +249,8 @@ impl Summary {
         Ok(())
     }
 
-    async fn read_intake(&mut self, store: &Store) -> anyhow::Result<()> {
+    /// Reads intake's counts and returns the withdrawn cases.
+    async fn read_intake(&mut self, store: &Store) -> anyhow::Result<Vec<String>> {
         let counts = store.case_counts().await?;
         self.submitted = counts.submitted;
         self.accepted = counts.accepted;
@@ -221,7 +268,75 @@ impl Summary {
             ));
         }
         self.set_timing(timing(&times));
+        self.read_feedback(store).await?;
+        store.cases_in("withdrawn").await
+    }
+
+    /// Withdrawals, ratings and follow-up tasks, from intake's tables.
+    async fn read_feedback(&mut self, store: &Store) -> anyhow::Result<()> {
+        let requested = "action = 'case.withdrawal_requested'";
+        self.withdrawals_requested = store
+            .distinct_where("audit_records", "case_number", requested)
+            .await?;
+        self.withdrawn = store.count_where("cases", "status = 'withdrawn'").await?;
+        let early = "status = 'withdrawn' AND accepted_at IS NULL";
+        self.withdrawn_before_acceptance = store.count_where("cases", early).await?;
+
+        let by_level = store.count_by("case_ratings", "level").await?;
+        self.ratings = by_level.values().sum();
+        self.ratings_by_level = (1..=5)
+            .map(|level: u8| {
+                let level = level.to_string();
+                let count = by_level.get(&level).copied().unwrap_or(0);
+                (level, count)
+            })
+            .collect();
+        self.follow_ups_opened = store.distinct("follow_ups", "id").await?;
+        let closed = "closed_at IS NOT NULL";
+        self.follow_ups_closed = store.count_where("follow_ups", closed).await?;
         Ok(())
+    }
+
+    /// `refused for: too_early 3, ...`, when any case was refused.
+    fn refusals_line(&self) -> Option<String> {
+        if self.refusals_by_reason.is_empty() {
+            return None;
+        }
+        let reasons: Vec<String> = self
+            .refusals_by_reason
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        Some(format!("refused for: {}", reasons.join(", ")))
+    }
+
+    /// `by level: 非常不满意 1, 不满意 0, 基本满意 2, 满意 5, 非常满意 9`, when any case was
+    /// rated.
+    fn levels_line(&self) -> Option<String> {
+        if self.ratings == 0 {
+            return None;
+        }
+        let levels: Vec<String> = self
+            .ratings_by_level
+            .iter()
+            .map(|(level, count)| {
+                let name = level.parse().map_or("?", level_name);
+                format!("{name} {count}")
+            })
+            .collect();
+        Some(format!("by level: {}", levels.join(", ")))
+    }
+
+    /// Where the duplicate effects are, when there are any.
+    fn duplicates_line(&self) -> Option<String> {
+        let d = &self.duplicates;
+        (d.total() > 0).then(|| {
+            format!(
+                "waybills {}, licenses {}, case steps {}, logistics records {}, platform \
+                 records {}",
+                d.waybills, d.licenses, d.case_steps, d.logistics_records, d.platform_records
+            )
+        })
     }
 
     fn set_timing(&mut self, timing: Timing) {
@@ -269,45 +384,46 @@ impl Summary {
 }
 
 impl fmt::Display for Summary {
-    /// A two-column table for people.
+    /// A two-column table for people; some rows have a line of detail under them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let counts = [
-            ("submitted", self.submitted),
-            ("accepted", self.accepted),
-            ("refused", self.refused),
-            ("supplement round trips", self.supplement_round_trips),
-            ("manual reviews", self.manual_reviews),
-            ("  returned for supplement", self.returned_by_review),
-            ("  referred to the officer", self.referred_to_officer),
-            ("approved", self.approved),
-            ("denied", self.denied),
-            ("  by the officer", self.decided_by_officer),
-            ("delivered by courier", self.delivered_by_courier),
-            ("collected in person", self.collected_in_person),
-            ("licenses issued", self.licenses_issued),
-            ("licenses acknowledged", self.licenses_acknowledged),
-            ("not final", self.not_final),
-            ("duplicate effects", self.duplicate_effects),
+            ("submitted", self.submitted, None),
+            ("accepted", self.accepted, None),
+            ("refused", self.refused, self.refusals_line()),
+            ("supplement round trips", self.supplement_round_trips, None),
+            ("withdrawals requested", self.withdrawals_requested, None),
+            ("withdrawn", self.withdrawn, None),
+            (
+                "  before acceptance",
+                self.withdrawn_before_acceptance,
+                None,
+            ),
+            ("manual reviews", self.manual_reviews, None),
+            ("  returned for supplement", self.returned_by_review, None),
+            ("  referred to the officer", self.referred_to_officer, None),
+            ("approved", self.approved, None),
+            ("denied", self.denied, None),
+            ("  by the officer", self.decided_by_officer, None),
+            ("delivered by courier", self.delivered_by_courier, None),
+            ("collected in person", self.collected_in_person, None),
+            ("licenses issued", self.licenses_issued, None),
+            ("licenses acknowledged", self.licenses_acknowledged, None),
+            ("ratings", self.ratings, self.levels_line()),
+            ("follow-ups opened", self.follow_ups_opened, None),
+            ("follow-ups closed", self.follow_ups_closed, None),
+            ("not final", self.not_final, None),
+            (
+                "duplicate effects",
+                self.duplicate_effects,
+                self.duplicates_line(),
+            ),
+            ("withdrawn with effects", self.withdrawn_with_effects, None),
         ];
-        for (label, value) in counts {
+        for (label, value, detail) in counts {
             writeln!(f, "  {label:<26}{value:>10}")?;
-        }
-        if !self.refusals_by_reason.is_empty() {
-            let reasons: Vec<String> = self
-                .refusals_by_reason
-                .iter()
-                .map(|(code, n)| format!("{code} {n}"))
-                .collect();
-            writeln!(f, "    refused for: {}", reasons.join(", "))?;
-        }
-        let d = &self.duplicates;
-        if d.total() > 0 {
-            writeln!(
-                f,
-                "    waybills {}, licenses {}, case steps {}, logistics records {}, \
-                 platform records {}",
-                d.waybills, d.licenses, d.case_steps, d.logistics_records, d.platform_records
-            )?;
+            if let Some(detail) = detail {
+                writeln!(f, "    {detail}")?;
+            }
         }
         writeln!(
             f,

@@ -178,6 +178,34 @@ impl Store {
         count(&self.query_one(&sql).await?, "n")
     }
 
+    /// Distinct values of `column` in the rows of `table` for which the SQL `condition` holds.
+    pub(super) async fn distinct_where(
+        &self,
+        table: &str,
+        column: &str,
+        condition: &str,
+    ) -> Result<u64> {
+        let sql = format!(
+            "SELECT COUNT(DISTINCT {column}) AS n FROM {} WHERE {condition}",
+            self.table(table)
+        );
+        count(&self.query_one(&sql).await?, "n")
+    }
+
+    /// The case numbers of intake's cases in `status`, sorted.
+    pub(super) async fn cases_in(&self, status: &str) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT case_number FROM {} WHERE status = {} ORDER BY case_number",
+            self.table("cases"),
+            quoted(status)
+        );
+        self.query_all(&sql)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get("", "case_number")?))
+            .collect()
+    }
+
     /// Distinct values of `column` in `table`.
     pub(super) async fn distinct(&self, table: &str, column: &str) -> Result<u64> {
         let sql = format!(
@@ -221,6 +249,20 @@ fn column(row: &QueryResult, name: &str) -> Result<u64> {
     count(row, name).with_context(|| format!("column {name}"))
 }
 
+/// `value` as an SQL string literal.
+pub(super) fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// `values` as the list of an SQL `IN (...)`; `NULL` for none, which matches nothing.
+pub(super) fn in_list(values: &[String]) -> String {
+    if values.is_empty() {
+        return "NULL".to_owned();
+    }
+    let quoted: Vec<String> = values.iter().map(|value| quoted(value)).collect();
+    quoted.join(", ")
+}
+
 /// The same database, with every transaction of the session read-only.
 fn read_only_postgres(url: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
@@ -239,5 +281,13 @@ mod tests {
              ?options%5Bdefault_transaction_read_only%5D=on"
         );
         assert!(read_only_postgres("postgres://h/db?sslmode=disable").contains("&options"));
+    }
+
+    #[test]
+    fn values_are_quoted_for_sql() {
+        assert_eq!(quoted("withdrawn"), "'withdrawn'");
+        assert_eq!(quoted("o'brien"), "'o''brien'");
+        assert_eq!(in_list(&["C1".into(), "C2".into()]), "'C1', 'C2'");
+        assert_eq!(in_list(&[]), "NULL");
     }
 }

@@ -35,7 +35,48 @@ const INTAKE: &str = "
         ('C3', 'supplement_required'), ('C3', 'accepted');
     INSERT INTO case_steps (case_number, status, note) VALUES
         ('C4', 'in_manual_review', '转人工审核'), ('C4', 'in_manual_review', '已补正材料');
+    CREATE TABLE audit_records (
+        id INTEGER PRIMARY KEY, case_number TEXT NOT NULL, action TEXT NOT NULL);
+    INSERT INTO audit_records (case_number, action) VALUES
+        ('C1', 'case.received'), ('C2', 'case.received');
+    CREATE TABLE case_ratings (
+        case_number TEXT NOT NULL, channel TEXT NOT NULL, level INTEGER NOT NULL,
+        PRIMARY KEY (case_number, channel));
+    INSERT INTO case_ratings VALUES ('C1', 'window', 5), ('C1', 'sms', 4), ('C2', 'hotline', 2);
+    CREATE TABLE follow_ups (id TEXT PRIMARY KEY, case_number TEXT NOT NULL, closed_at TEXT);
+    INSERT INTO follow_ups VALUES ('FU-C2-hotline', 'C2', '2026-12-04 09:00:00+00:00');
 ";
+
+/// Two withdrawn cases, one before and one after acceptance, and a withdrawal that came after
+/// the decision; the one withdrawn after acceptance was wrongly delivered and licensed.
+const WITHDRAWALS: [(&str, &str); 4] = [
+    (
+        "intake",
+        "INSERT INTO cases (case_number, status, is_final, channel, delivery_method,
+            received_at, accepted_at, closed_at) VALUES
+            ('C6', 'withdrawn', 1, 'online', 'pickup', '2026-12-04 08:00:04+00:00', NULL,
+             '2026-12-04 08:00:05+00:00'),
+            ('C7', 'withdrawn', 1, 'window', 'courier', '2026-12-04 08:00:04+00:00',
+             '2026-12-04 08:00:04.500000+00:00', '2026-12-04 08:00:06+00:00'),
+            ('C8', 'approved', 0, 'window', 'pickup', '2026-12-04 08:00:04+00:00',
+             '2026-12-04 08:00:04.500000+00:00', NULL);
+        INSERT INTO audit_records (case_number, action) VALUES
+            ('C6', 'case.withdrawal_requested'), ('C7', 'case.withdrawal_requested'),
+            ('C8', 'case.withdrawal_requested');",
+    ),
+    (
+        "decision",
+        "INSERT INTO decisions VALUES ('C7', 'withdrawn', NULL), ('C8', 'approved', NULL);",
+    ),
+    (
+        "delivery",
+        "INSERT INTO deliveries VALUES ('C7', 'courier', 'shipped');",
+    ),
+    (
+        "elicense",
+        "INSERT INTO licenses VALUES ('L7', 'C7', 1), ('L7b', 'C7', 2);",
+    ),
+];
 
 const REVIEW: &str = "
     CREATE TABLE review_tasks (
@@ -103,9 +144,8 @@ fn fixture_records(records_dir: &std::path::Path) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn counts_come_from_the_databases_and_record_files() {
-    let run = RunDir::new("cli-summary").unwrap();
+/// Every service's fixture database, each with the `extra` SQL for it, and the record files.
+async fn fixtures(run: &RunDir, extra: &[(&str, &str)]) -> Sources {
     let data_dir = run.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
     for (service, sql) in [
@@ -116,13 +156,24 @@ async fn counts_come_from_the_databases_and_record_files() {
         ("courier", COURIER),
         ("elicense", ELICENSE),
     ] {
-        fixture_database(&data_dir, service, sql).await;
+        let more = extra.iter().filter(|(name, _)| *name == service);
+        let sql = std::iter::once(sql)
+            .chain(more.map(|(_, sql)| *sql))
+            .collect::<Vec<_>>()
+            .join("\n");
+        fixture_database(&data_dir, service, &sql).await;
     }
     fixture_records(&run.path().join("records"));
-    let sources = Sources {
+    Sources {
         databases: Databases::Sqlite { data_dir },
         records_dir: run.path().join("records"),
-    };
+    }
+}
+
+#[tokio::test]
+async fn counts_come_from_the_databases_and_record_files() {
+    let run = RunDir::new("cli-summary").unwrap();
+    let sources = fixtures(&run, &[]).await;
 
     let summary = Summary::collect(&sources).await;
 
@@ -137,6 +188,9 @@ async fn counts_come_from_the_databases_and_record_files() {
         .into_iter()
         .collect(),
         supplement_round_trips: 1,
+        withdrawals_requested: 0,
+        withdrawn: 0,
+        withdrawn_before_acceptance: 0,
         manual_reviews: 2,
         returned_by_review: 1,
         referred_to_officer: 1,
@@ -147,6 +201,13 @@ async fn counts_come_from_the_databases_and_record_files() {
         collected_in_person: 1,
         licenses_issued: 3,
         licenses_acknowledged: 2,
+        ratings: 3,
+        ratings_by_level: [("1", 0), ("2", 1), ("3", 0), ("4", 1), ("5", 1)]
+            .into_iter()
+            .map(|(level, count)| (level.to_owned(), count))
+            .collect(),
+        follow_ups_opened: 1,
+        follow_ups_closed: 1,
         not_final: 1,
         duplicate_effects: 5,
         duplicates: Duplicates {
@@ -156,6 +217,7 @@ async fn counts_come_from_the_databases_and_record_files() {
             logistics_records: 1,
             platform_records: 1,
         },
+        withdrawn_with_effects: 0,
         elapsed_ms: 5_000,
         throughput_per_s: 0.8,
         latency_p50_ms: 1_000,
@@ -180,6 +242,12 @@ async fn counts_come_from_the_databases_and_record_files() {
         "collected_in_person",
         "licenses_issued",
         "licenses_acknowledged",
+        "withdrawals_requested",
+        "withdrawn",
+        "ratings",
+        "follow_ups_opened",
+        "follow_ups_closed",
+        "withdrawn_with_effects",
         "not_final",
         "duplicate_effects",
         "elapsed_ms",
@@ -189,7 +257,35 @@ async fn counts_come_from_the_databases_and_record_files() {
     ] {
         assert!(json[key].is_number(), "{key} missing from {json}");
     }
-    assert!(summary.to_string().contains("duplicate effects"));
+    assert!(json["ratings_by_level"]["2"].is_number(), "{json}");
+    let text = summary.to_string();
+    assert!(text.contains("duplicate effects"));
+    assert!(text.contains("by level: 非常不满意 0, 不满意 1, 基本满意 0, 满意 1, 非常满意 1"));
+    let refused = format!(
+        "  {:<26}{:>10}\n    refused for: agent_not_allowed 1, too_early 1\n",
+        "refused", 1
+    );
+    assert!(text.contains(&refused), "{text}");
+    let duplicates = format!("  {:<26}{:>10}\n    waybills 1,", "duplicate effects", 5);
+    assert!(text.contains(&duplicates), "{text}");
+}
+
+#[tokio::test]
+async fn withdrawn_cases_are_counted_and_must_have_no_effects() {
+    let run = RunDir::new("cli-summary-withdrawals").unwrap();
+    let sources = fixtures(&run, &WITHDRAWALS).await;
+
+    let summary = Summary::collect(&sources).await;
+
+    assert!(summary.problems.is_empty(), "{:?}", summary.problems);
+    assert_eq!(summary.withdrawals_requested, 3);
+    assert_eq!(summary.withdrawn, 2);
+    assert_eq!(summary.withdrawn_before_acceptance, 1);
+    // C7's delivery and its license; its `withdrawn` decision row is no effect.
+    assert_eq!(summary.withdrawn_with_effects, 2);
+    assert_eq!(summary.approved, 4);
+    assert!(!summary.is_clean());
+    assert!(summary.to_string().contains("withdrawn with effects"));
 }
 
 #[tokio::test]

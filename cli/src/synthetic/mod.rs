@@ -3,8 +3,10 @@
 //! missing proof (补正).
 //!
 //! Every block of 20 applications holds exactly the [`DECK`]; the order within a block, the
-//! people, channels and delivery methods come from the seed.
+//! people, channels and delivery methods come from the seed. What the applicants do later, such
+//! as withdrawing or rating their case, is in [`feedback`].
 
+pub mod feedback;
 mod id_number;
 mod person;
 
