@@ -43,8 +43,14 @@ pub struct WithdrawArgs {
     /// The case number.
     pub case_number: String,
 
-    /// The access code on the applicant's receipt.
-    #[arg(long = "code", value_name = "ACCESS")]
+    /// The access code on the applicant's receipt. Prefer the environment variable on a
+    /// shared machine: other users can read a command line.
+    #[arg(
+        long = "code",
+        value_name = "ACCESS",
+        env = "RESIDENCE_ACCESS_CODE",
+        hide_env_values = true
+    )]
     pub access_code: String,
 
     /// Why, in the applicant's words: 2 to 200 characters.
@@ -61,8 +67,14 @@ pub struct RateArgs {
     /// The case number.
     pub case_number: String,
 
-    /// The access code on the applicant's receipt.
-    #[arg(long = "code", value_name = "ACCESS")]
+    /// The access code on the applicant's receipt. Prefer the environment variable on a
+    /// shared machine: other users can read a command line.
+    #[arg(
+        long = "code",
+        value_name = "ACCESS",
+        env = "RESIDENCE_ACCESS_CODE",
+        hide_env_values = true
+    )]
     pub access_code: String,
 
     /// Where the rating comes from: web, app, sms, window (the rating device at the window)

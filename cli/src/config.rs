@@ -42,7 +42,8 @@ pub fn run(command: &ConfigCommand) -> Result<ExitCode> {
     let mut failed = Vec::new();
     let mut out = std::io::stdout().lock();
     for service in services {
-        match check(service, file.clone()) {
+        let checked = check(service, file.clone()).map_err(|error| error.to_string());
+        match checked.and_then(|settings| check_files(&settings).map(|()| settings)) {
             Ok(settings) => print(&mut out, service, &settings)?,
             Err(error) => {
                 eprintln!("error: {service}: {error}");
@@ -72,6 +73,19 @@ fn check(service: &str, file: Option<PathBuf>) -> Result<Vec<Setting>, ConfigErr
         "courier" => load::<residence_courier::Args>(service, argv, file),
         _ => load::<residence_elicense::Args>(service, argv, file),
     }
+}
+
+/// Checks the files settings name whose contents a service checks at start: the applicants'
+/// message templates.
+fn check_files(settings: &[Setting]) -> Result<(), String> {
+    let templates = settings
+        .iter()
+        .find(|setting| setting.key == "notification_templates" && !setting.value.is_empty());
+    if let Some(setting) = templates {
+        residence_intake::notify::Templates::load(std::path::Path::new(&setting.value))
+            .map_err(|error| format!("notification_templates: {error}"))?;
+    }
+    Ok(())
 }
 
 fn load<A: clap::Parser>(
@@ -118,6 +132,24 @@ mod tests {
             assert_eq!(replicas.value, "3", "{service}");
             assert_eq!(replicas.source, Source::File, "{service}");
         }
+    }
+
+    #[test]
+    fn notification_templates_are_checked_as_intake_would() {
+        let dir = std::env::temp_dir().join(format!("config-templates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let templates = dir.join("notifications.toml");
+        let shipped = residence_intake::notify::DEFAULT_TEMPLATES;
+        std::fs::write(&templates, shipped.replace("{due_on}", "{decided_on}")).unwrap();
+        let file = dir.join("residence.toml");
+        let line = format!("[intake]\nnotification_templates = {:?}\n", templates.display());
+        std::fs::write(&file, line).unwrap();
+        let settings = check("intake", Some(file)).unwrap();
+        let problem = check_files(&settings).unwrap_err();
+        assert!(problem.contains("{decided_on} is not offered"), "{problem}");
+        std::fs::write(&templates, shipped).unwrap();
+        assert_eq!(check_files(&settings), Ok(()));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -128,10 +128,18 @@ async fn intake_accepts_while_the_broker_is_away_and_everything_drains() -> Resu
 async fn a_broker_back_with_an_empty_store_loses_nothing() -> Result<()> {
     fault_test("empty-store", async |seed| {
         let count = 80;
-        let budget = vec![(
-            "RESIDENCE_STAGE_BUDGET_SECS".to_owned(),
-            STAGE_BUDGET_SECS.to_owned(),
-        )];
+        // A waybill or a parcel status the broker lost is asked for again by the courier's
+        // acceptance watch and by intake's sweeper; in production after half an hour and six
+        // hours, here within seconds.
+        let budget = [
+            ("RESIDENCE_STAGE_BUDGET_SECS", STAGE_BUDGET_SECS),
+            ("RESIDENCE_COURIER_BUDGET_SECS", "15"),
+            ("RESIDENCE_COURIER_ACCEPTANCE_TIMEOUT_SECS", "15"),
+            ("RESIDENCE_COURIER_ACCEPTANCE_CHECK_SECS", "2"),
+            ("RESIDENCE_COURIER_WAYBILL_REQUESTS", "20"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .to_vec();
         let mut system = start("empty-store", Database::Sqlite, seed, budget).await?;
         let applications = applications(seed, count);
         let options = drive_options(Duration::from_millis(50));
