@@ -142,7 +142,10 @@ mod tests {
         let shipped = residence_intake::notify::DEFAULT_TEMPLATES;
         std::fs::write(&templates, shipped.replace("{due_on}", "{decided_on}")).unwrap();
         let file = dir.join("residence.toml");
-        let line = format!("[intake]\nnotification_templates = {:?}\n", templates.display());
+        let line = format!(
+            "[intake]\nnotification_templates = {:?}\n",
+            templates.display()
+        );
         std::fs::write(&file, line).unwrap();
         let settings = check("intake", Some(file)).unwrap();
         let problem = check_files(&settings).unwrap_err();
