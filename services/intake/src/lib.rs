@@ -86,7 +86,7 @@ pub struct Args {
     pub staff_budget_secs: u32,
 
     /// The applicants' message templates (TOML, as deploy/notifications.toml); the shipped
-    /// templates when not given.
+    /// templates when not given. Read again on SIGHUP.
     #[arg(long, env = "RESIDENCE_NOTIFICATION_TEMPLATES")]
     pub notification_templates: Option<PathBuf>,
 
@@ -112,15 +112,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let staff = args
         .staff
         .load(&args.common.data_dir, &item.implementing_body.region_code)?;
-    let templates = match &args.notification_templates {
-        Some(path) => notify::Templates::load(path)?,
-        None => notify::Templates::parse(notify::DEFAULT_TEMPLATES)
-            .map_err(|problem| anyhow::anyhow!("shipped templates: {problem}"))?,
-    };
-    let templates = Arc::new(templates);
+    let templates = notify::SharedTemplates::load(args.notification_templates.as_deref())?;
 
     let mut service =
         Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
+    service.spawn({
+        let templates = templates.clone();
+        |shutdown| templates.reload_on_hangup(shutdown)
+    });
     let notifier = notify::Notifier {
         templates,
         outbox: service.outbox(),

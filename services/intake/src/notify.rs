@@ -3,7 +3,8 @@
 //! step, for the county's SMS or app gateway to send.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use residence_eventing::OutboxWriter;
@@ -176,12 +177,78 @@ fn names(template: &str) -> Result<Vec<&str>, String> {
     Ok(found)
 }
 
+/// The templates in use, which an operator may replace while intake runs: [`reload`] reads the
+/// file again and keeps the templates in use when the new ones do not pass the checks.
+///
+/// [`reload`]: SharedTemplates::reload
+#[derive(Clone, Debug)]
+pub struct SharedTemplates {
+    path: Option<PathBuf>,
+    current: Arc<RwLock<Arc<Templates>>>,
+}
+
+impl SharedTemplates {
+    /// The templates in `path`, or the shipped ones when there is none.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let templates = match path {
+            Some(path) => Templates::load(path)?,
+            None => Templates::parse(DEFAULT_TEMPLATES)
+                .map_err(|problem| anyhow::anyhow!("shipped templates: {problem}"))?,
+        };
+        Ok(Self {
+            path: path.map(Path::to_path_buf),
+            current: Arc::new(RwLock::new(Arc::new(templates))),
+        })
+    }
+
+    /// The templates in use.
+    pub fn current(&self) -> Arc<Templates> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&current)
+    }
+
+    /// Reads the file again; on any problem the templates in use stay and the problem is
+    /// returned. The shipped templates never change.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let fresh = Arc::new(Templates::load(path)?);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+
+    /// Reloads on every SIGHUP until `shutdown`, logging the outcome.
+    pub async fn reload_on_hangup(self, shutdown: tokio_util::sync::CancellationToken) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; templates change on restart");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = hangup.recv() => if received.is_none() { return },
+            }
+            match self.reload() {
+                Ok(()) => tracing::info!("notification templates reloaded on SIGHUP"),
+                Err(error) => {
+                    tracing::error!(%error, "notification templates not reloaded; the old ones stay");
+                }
+            }
+        }
+    }
+}
+
 /// Writes notifications to the outbox.
 #[derive(Clone, Debug)]
 pub struct Notifier {
-    pub templates: std::sync::Arc<Templates>,
+    pub templates: SharedTemplates,
     pub outbox: OutboxWriter,
-    pub item: std::sync::Arc<ServiceItem>,
+    pub item: Arc<ServiceItem>,
 }
 
 impl Notifier {
@@ -217,7 +284,7 @@ impl Notifier {
             kind,
             channel: submission.channel,
             phone: phone.to_owned(),
-            text: self.templates.render(kind, &all),
+            text: self.templates.current().render(kind, &all),
             requested_at: now,
         };
         self.outbox
@@ -331,6 +398,35 @@ mod tests {
             &[("case_number", "C-2"), ("pickup_place", "镇便民服务中心")],
         );
         assert!(text.ends_with("可到镇便民服务中心领取。"), "{text}");
+    }
+
+    #[test]
+    fn a_reload_takes_good_templates_and_keeps_the_old_ones_over_bad() {
+        let dir = std::env::temp_dir().join(format!("templates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notifications.toml");
+        std::fs::write(&path, DEFAULT_TEMPLATES).unwrap();
+        let shared = SharedTemplates::load(Some(&path)).unwrap();
+        let values = [("case_number", "C-3")];
+        let render = || {
+            shared
+                .current()
+                .render(NotificationKind::Delivered, &values)
+        };
+        assert!(render().contains("已签收"));
+
+        let edited = DEFAULT_TEMPLATES.replace("已签收，感谢您的配合", "已由您本人签收");
+        std::fs::write(&path, edited).unwrap();
+        shared.reload().unwrap();
+        assert!(render().contains("已由您本人签收"), "{}", render());
+
+        std::fs::write(&path, "[templates]\ndelivered = \"{oops\"\n").unwrap();
+        assert!(shared.reload().is_err());
+        assert!(
+            render().contains("已由您本人签收"),
+            "the old templates stay"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

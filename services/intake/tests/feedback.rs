@@ -15,7 +15,7 @@ use residence_events::{self as events, NotificationRequested};
 use residence_intake::access::AccessCodes;
 use residence_intake::api::IntakeApi;
 use residence_intake::migration::Migrator;
-use residence_intake::notify::{Notifier, Templates};
+use residence_intake::notify::{Notifier, SharedTemplates};
 use residence_intake::progress::ProgressHandler;
 use residence_intake::store::Store;
 use residence_intake::supervision::SupervisionApi;
@@ -75,7 +75,7 @@ async fn intake(prefix: &str) -> Intake {
     let item = Arc::new(ServiceItem::load(&root().join("deploy/service-item.toml")).unwrap());
     let calendar = SharedCalendar::load(&root().join("deploy/calendars")).unwrap();
     let notifier = Notifier {
-        templates: Arc::new(Templates::parse(residence_intake::notify::DEFAULT_TEMPLATES).unwrap()),
+        templates: SharedTemplates::load(None).unwrap(),
         outbox: OutboxWriter::new("intake"),
         item: Arc::clone(&item),
     };

@@ -13,7 +13,7 @@ use residence_eventing::{OutboxWriter, RelayHandle};
 use residence_intake::access::AccessCodes;
 use residence_intake::api::IntakeApi;
 use residence_intake::migration::Migrator;
-use residence_intake::notify::{Notifier, Templates};
+use residence_intake::notify::{Notifier, SharedTemplates};
 use residence_intake::store::Store;
 use residence_item::ServiceItem;
 use residence_proto::v1::{self as pb, intake_service_server::IntakeService};
@@ -61,7 +61,6 @@ async fn intake(scratch: &Path, today: NaiveDate, item: ServiceItem) -> IntakeAp
     let ten_in_china = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
     let now = today.and_time(ten_in_china).and_utc();
     let item = std::sync::Arc::new(item);
-    let templates = Templates::parse(residence_intake::notify::DEFAULT_TEMPLATES).unwrap();
     IntakeApi {
         store: Store {
             db,
@@ -70,7 +69,7 @@ async fn intake(scratch: &Path, today: NaiveDate, item: ServiceItem) -> IntakeAp
             calendar: SharedCalendar::load(&root().join("deploy/calendars")).unwrap(),
             warning_ahead: residence_intake::clock::DEFAULT_WARNING_AHEAD,
             notifier: Notifier {
-                templates: std::sync::Arc::new(templates),
+                templates: SharedTemplates::load(None).unwrap(),
                 outbox: OutboxWriter::new("intake"),
                 item,
             },
