@@ -1,6 +1,7 @@
-//! `residence withdraw` and `residence rate`: what an applicant does with a case besides
-//! submitting it, for window staff acting at the applicant's request. The case number and the
-//! access code from the applicant's receipt prove the case is theirs; no staff token is sent.
+//! `residence track`, `residence withdraw` and `residence rate`: what an applicant does with a
+//! case besides submitting it, for window staff acting at the applicant's request. The case
+//! number and the access code from the applicant's receipt prove the case is theirs; staff may
+//! track a case with their token instead, which the case's audit trail records.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,6 +33,29 @@ impl IntakeConnection {
             Endpoint::from_shared(url.clone()).with_context(|| format!("bad url {url:?}"))?;
         Ok(endpoint.connect_lazy())
     }
+}
+
+/// `residence track`
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    #[command(flatten)]
+    pub connection: IntakeConnection,
+
+    /// The case number.
+    pub case_number: String,
+
+    /// The access code on the applicant's receipt; leave it out when tracking with a staff
+    /// token.
+    #[arg(
+        long = "code",
+        value_name = "ACCESS",
+        env = "RESIDENCE_ACCESS_CODE",
+        hide_env_values = true
+    )]
+    pub access_code: Option<String>,
+
+    #[command(flatten)]
+    pub token: crate::staff::TokenArgs,
 }
 
 /// `residence withdraw`
@@ -92,6 +116,14 @@ pub struct RateArgs {
     pub comment: String,
 }
 
+/// Runs `residence track`.
+pub fn run_track(args: &TrackArgs, out: &mut impl Write) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let response = runtime.block_on(track(args))?;
+    write_case(out, &response)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `residence withdraw`.
 pub fn run_withdraw(args: &WithdrawArgs, out: &mut impl Write) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -106,6 +138,20 @@ pub fn run_rate(args: &RateArgs, out: &mut impl Write) -> Result<ExitCode> {
     let response = runtime.block_on(rate(args))?;
     write_rating(out, &response)?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn track(args: &TrackArgs) -> Result<pb::TrackCaseResponse> {
+    let request = pb::TrackCaseRequest {
+        case_number: args.case_number.clone(),
+        access_code: args.access_code.clone().unwrap_or_default(),
+    };
+    if args.access_code.is_some() {
+        let mut client = IntakeServiceClient::new(args.connection.channel()?);
+        return answer(client.track_case(request).await);
+    }
+    let channel = crate::staff::channel(&args.connection.intake_url, args.token.bearer()?)?;
+    let mut client = IntakeServiceClient::new(channel);
+    answer(client.track_case(request).await)
 }
 
 async fn withdraw(args: &WithdrawArgs) -> Result<pb::WithdrawApplicationResponse> {
@@ -130,6 +176,65 @@ async fn rate(args: &RateArgs) -> Result<pb::RateCaseResponse> {
     answer(client.rate_case(request).await)
 }
 
+/// The case as tracking shows it: status, dates, what it waits for, and every step.
+fn write_case(out: &mut impl Write, case: &pb::TrackCaseResponse) -> Result<()> {
+    let last = if case.is_final { " (final)" } else { "" };
+    writeln!(
+        out,
+        "{}  {}{last}",
+        case.case_number,
+        status_name(case.status)
+    )?;
+    writeln!(
+        out,
+        "  holder {}  received {}",
+        case.masked_id_number, case.received_at
+    )?;
+    let optional = [
+        ("due on", &case.due_on),
+        ("valid until", &case.new_valid_until),
+        ("parcel", &case.parcel_reference),
+        ("license", &case.license_identifier),
+    ];
+    for (label, value) in optional {
+        if !value.is_empty() {
+            writeln!(out, "  {label} {value}")?;
+        }
+    }
+    if case.withdrawal_requested {
+        writeln!(
+            out,
+            "  withdrawal requested, waiting for the deciding service"
+        )?;
+    }
+    for reason in &case.reasons {
+        writeln!(out, "  reason {}: {}", reason.code, reason.message)?;
+    }
+    for step in &case.history {
+        writeln!(
+            out,
+            "  {}  {:<20} {}",
+            step.at,
+            status_name(step.status),
+            step.note
+        )?;
+    }
+    for rating in &case.ratings {
+        writeln!(
+            out,
+            "  rated {} {} through {} at {}",
+            rating.level,
+            level_name(rating.level),
+            channel_code(rating.channel),
+            rating.rated_at
+        )?;
+    }
+    if case.rating_invited && case.ratings.is_empty() {
+        writeln!(out, "  invited to rate (好差评), not rated yet")?;
+    }
+    Ok(())
+}
+
 /// `CASE  WITHDRAWN`, or the status the case keeps until the withdrawal is confirmed.
 fn write_withdrawal(
     out: &mut impl Write,
@@ -140,7 +245,7 @@ fn write_withdrawal(
         writeln!(
             out,
             "{}  withdrawal requested, still {status}: the deciding service confirms it unless \
-             the case was decided first; track the case to see WITHDRAWN",
+             the case was decided first; `residence track` shows WITHDRAWN",
             response.case_number
         )?;
     } else {

@@ -59,6 +59,8 @@ pub enum Command {
     /// Work the follow-up tasks of dissatisfied ratings (差评整改).
     #[command(subcommand)]
     FollowUps(crate::supervision::FollowUpCommand),
+    /// Show a case, its steps and ratings: with its access code, or with a staff token.
+    Track(crate::applicant::TrackArgs),
     /// Withdraw an application before it is decided (撤回申请), with its access code.
     Withdraw(crate::applicant::WithdrawArgs),
     /// Rate a closed case (好差评), with its access code.
@@ -163,6 +165,24 @@ pub struct NatsArgs {
     /// NATS server URL.
     #[arg(long, env = "NATS_URL", default_value = dlq::DEFAULT_NATS_URL)]
     pub nats_url: String,
+
+    /// NATS user, for a server with accounts: a user of the services' account.
+    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+
+    /// File holding that user's password on its first line.
+    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<std::path::PathBuf>,
+}
+
+impl NatsArgs {
+    /// The credentials to log in with, reading the password file; none without a user.
+    pub fn credentials(&self) -> Result<Option<residence_runtime::messaging::NatsCredentials>> {
+        let (Some(user), Some(file)) = (&self.nats_user, &self.nats_password_file) else {
+            return Ok(None);
+        };
+        residence_runtime::messaging::NatsCredentials::read(user, file).map(Some)
+    }
 }
 
 /// `residence dlq list`
@@ -265,6 +285,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::FollowUps(command) => {
             crate::supervision::run_follow_ups(&command, &mut io::stdout())
         }
+        Command::Track(args) => crate::applicant::run_track(&args, &mut io::stdout()),
         Command::Withdraw(args) => crate::applicant::run_withdraw(&args, &mut io::stdout()),
         Command::Rate(args) => crate::applicant::run_rate(&args, &mut io::stdout()),
         Command::Audit(command) => crate::audit::run(&command, &mut io::stdout()),
@@ -313,12 +334,14 @@ fn run_dlq(command: &DlqCommand) -> Result<ExitCode> {
     runtime.block_on(async {
         match command {
             DlqCommand::List(args) => {
-                let dead_letters = dlq::open(&args.nats.nats_url).await?;
+                let dead_letters =
+                    dlq::open(&args.nats.nats_url, args.nats.credentials()?.as_ref()).await?;
                 dlq::list(&dead_letters, &args.options(), &mut io::stdout()).await?;
                 Ok(ExitCode::SUCCESS)
             }
             DlqCommand::Replay(args) => {
-                let dead_letters = dlq::open(&args.nats.nats_url).await?;
+                let dead_letters =
+                    dlq::open(&args.nats.nats_url, args.nats.credentials()?.as_ref()).await?;
                 let options = args.options();
                 let all_replayed = dlq::replay(
                     &dead_letters,

@@ -11,6 +11,7 @@ use async_nats::jetstream;
 use chrono::SecondsFormat;
 use residence_eventing::deadletter::{DeadLetters, ParkedEvent, Replayed};
 use residence_rules::mask_id_number;
+use residence_runtime::messaging::NatsCredentials;
 use serde::Serialize;
 
 /// The broker used when neither `--nats-url` nor `NATS_URL` names one.
@@ -50,12 +51,32 @@ pub struct ReplayOptions {
     pub dry_run: bool,
 }
 
-/// Connects to the broker at `url` and opens the dead-letter stream.
-pub async fn open(url: &str) -> Result<DeadLetters> {
-    let client = async_nats::connect(url)
+/// Connects to the broker at `url`, as the user of `credentials` when given, and opens the
+/// dead-letter stream.
+pub async fn open(url: &str, credentials: Option<&NatsCredentials>) -> Result<DeadLetters> {
+    let options = credentials.map_or_else(
+        async_nats::ConnectOptions::new,
+        NatsCredentials::connect_options,
+    );
+    let client = options
+        .connect(url)
         .await
-        .with_context(|| format!("cannot connect to the broker at {url}"))?;
+        .with_context(|| format!("cannot connect to the broker at {}", without_password(url)))?;
     Ok(DeadLetters::open(jetstream::new(client)).await?)
+}
+
+/// `url` with any password in it replaced by `****`, for messages.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:****@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Writes the parked events to `out`, oldest first, and returns how many there are.
@@ -297,6 +318,18 @@ pub fn mask_id_numbers(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_url_never_shows() {
+        assert_eq!(
+            without_password("nats://residence:svcpass@127.0.0.1:4222"),
+            "nats://residence:****@127.0.0.1:4222"
+        );
+        assert_eq!(
+            without_password("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
+    }
 
     #[test]
     fn masks_identity_numbers_anywhere_in_text() {

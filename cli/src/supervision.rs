@@ -137,7 +137,12 @@ pub fn run_follow_ups(command: &FollowUpCommand, out: &mut impl Write) -> Result
         write_follow_up(out, task)?;
     }
     if matches!(command, FollowUpCommand::List(_)) {
-        writeln!(out, "{} follow-ups", tasks.len())?;
+        let noun = if tasks.len() == 1 {
+            "follow-up"
+        } else {
+            "follow-ups"
+        };
+        writeln!(out, "{} {noun}", tasks.len())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -209,7 +214,7 @@ pub fn outcome_lines(town: &pb::TownFigures) -> [String; 3] {
             "decided {}, on time {} ({}); closed {}, withdrawn {}",
             town.decided,
             town.decided_on_time,
-            percent(town.on_time_ratio),
+            share(town.on_time_ratio, town.decided),
             town.closed,
             town.withdrawn
         ),
@@ -245,7 +250,7 @@ pub fn ratings_line(ratings: &pb::RatingFigures) -> String {
         "ratings {} ({}), satisfaction {}; invited {}, rated {}",
         ratings.total,
         levels.join(", "),
-        percent(ratings.satisfaction_ratio),
+        share(ratings.satisfaction_ratio, ratings.total),
         ratings.invited,
         ratings.rated
     )
@@ -342,6 +347,15 @@ fn stage_name(stage: i32) -> String {
 /// `91.7%`.
 pub fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
+}
+
+/// A ratio as a percentage, or `-` when it is of nothing (the report gives 1 then).
+fn share(ratio: f64, whole: u32) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        percent(ratio)
+    }
 }
 
 fn date(text: &str) -> Result<NaiveDate, String> {

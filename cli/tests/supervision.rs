@@ -1,4 +1,4 @@
-//! `residence withdraw`, `rate`, `follow-ups` and `report` as window staff run them: the built
+//! `residence track`, `withdraw`, `rate`, `follow-ups` and `report` as window staff run them: the built
 //! binary against the whole system started on this machine.
 
 use std::path::Path;
@@ -82,6 +82,20 @@ async fn staff_withdraw_rate_follow_up_and_report() -> Result<()> {
     ];
     let stdout = succeeded(&residence(&system, &withdraw).await?)?;
     ensure!(stdout.trim() == format!("{case}  WITHDRAWN"), "{stdout}");
+
+    // Tracking shows it, to the applicant with the code and to staff with a token.
+    let stdout = succeeded(&residence(&system, &["track", case, "--code", code]).await?)?;
+    ensure!(
+        stdout.starts_with(&format!("{case}  WITHDRAWN (final)")),
+        "{stdout}"
+    );
+    ensure!(stdout.contains("申请人撤回申请，终止办理"), "{stdout}");
+    ensure!(stdout.contains("invited to rate"), "{stdout}");
+    let as_staff = ["track", case, "--token-file", &operator];
+    let stdout = succeeded(&residence(&system, &as_staff).await?)?;
+    ensure!(stdout.contains("WITHDRAWN"), "{stdout}");
+    let stderr = failed(&residence(&system, &["track", case]).await?)?;
+    ensure!(stderr.contains("--token-file"), "{stderr}");
 
     // A refused case is closed and may be rated; a dissatisfied rating opens a follow-up.
     let refused = submit(&system, Scenario::TooEarly).await?;

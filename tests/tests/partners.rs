@@ -609,3 +609,33 @@ async fn the_sms_gateway_reads_applicant_notifications_and_nothing_else() -> Res
         .await?;
     deployment.stop().await
 }
+
+#[tokio::test]
+async fn the_dead_letter_commands_log_in_as_the_services_user() -> Result<()> {
+    let root = project_root()?;
+    let deployment =
+        Deployment::start("partners-dlq", &item_preferring_zto(&root)?, &[]).await?;
+    let password = password_file(deployment.dir.path(), SERVICES)?;
+    let dlq = |credentials: bool| {
+        let mut command = std::process::Command::new(binary_path("residence")?);
+        command
+            .args(["dlq", "list", "--nats-url", &deployment.nats.url()])
+            .env_remove("NATS_USER")
+            .env_remove("NATS_PASSWORD_FILE");
+        if credentials {
+            command
+                .args(["--nats-user", SERVICES.user, "--nats-password-file"])
+                .arg(&password);
+        }
+        anyhow::Ok(command.output()?)
+    };
+    let logged_in = dlq(true)?;
+    ensure!(
+        logged_in.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logged_in.stderr)
+    );
+    let anonymous = dlq(false)?;
+    ensure!(!anonymous.status.success(), "listed without credentials");
+    deployment.stop().await
+}

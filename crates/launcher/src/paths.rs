@@ -43,10 +43,11 @@ pub fn binary_path(name: &str) -> Result<PathBuf> {
     )
 }
 
+/// Where to look for the project: the working folder first (a clone run with a shared
+/// `CARGO_TARGET_DIR` is the one the user stands in), then the executable's folder.
 fn search_starts() -> Vec<PathBuf> {
-    let exe_dir = current_exe_dir();
     let cwd = std::env::current_dir().ok();
-    exe_dir.into_iter().chain(cwd).collect()
+    cwd.into_iter().chain(current_exe_dir()).collect()
 }
 
 fn is_project_root(dir: &Path) -> bool {

@@ -43,6 +43,12 @@ impl NatsCredentials {
     pub fn user(&self) -> &str {
         &self.user
     }
+
+    /// Connection options that log in as this user.
+    pub fn connect_options(&self) -> async_nats::ConnectOptions {
+        async_nats::ConnectOptions::new()
+            .user_and_password(self.user.clone(), self.password.clone())
+    }
 }
 
 impl std::fmt::Debug for NatsCredentials {
@@ -62,10 +68,10 @@ pub async fn connect(
     credentials: Option<&NatsCredentials>,
     service: &str,
 ) -> anyhow::Result<Messaging> {
-    let mut options = async_nats::ConnectOptions::new();
-    if let Some(credentials) = credentials {
-        options = options.user_and_password(credentials.user.clone(), credentials.password.clone());
-    }
+    let options = credentials.map_or_else(
+        async_nats::ConnectOptions::new,
+        NatsCredentials::connect_options,
+    );
     let client = options
         .name(format!("residence-{service}"))
         .retry_on_initial_connect()

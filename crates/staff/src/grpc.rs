@@ -77,7 +77,7 @@ impl Staff {
             "staff call refused: outside scope"
         );
         Err(Status::permission_denied(format!(
-            "the case belongs to {code}, outside your scope {}",
+            "{code} is outside your scope {}",
             self.scope
         )))
     }

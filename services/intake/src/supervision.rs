@@ -53,6 +53,13 @@ impl SupervisionService for SupervisionApi {
         v.into_result()?;
         let area = area.unwrap_or_else(|| staff.scope.clone());
         staff.require_area(area.as_str())?;
+        let towns = &self.store.item.implementing_body.towns;
+        if !area.is_county() && !towns.iter().any(|town| town.code == area.as_str()) {
+            return Err(Status::not_found(format!(
+                "no town {} in the service item",
+                area.as_str()
+            )));
+        }
         let from = from.unwrap_or_else(|| start_of_year(today));
         let to = to.unwrap_or(today);
         if from > to {

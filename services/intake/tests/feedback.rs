@@ -601,4 +601,18 @@ async fn ratings_open_follow_ups_and_the_report_counts_them() {
         .await
         .unwrap_err();
     assert_eq!(town_asks_county.code(), Code::PermissionDenied);
+
+    let unknown = intake
+        .supervision
+        .get_supervision_report(staff_request(
+            pb::GetSupervisionReportRequest {
+                area_code: "412824999".to_owned(),
+                ..Default::default()
+            },
+            Role::Supervisor,
+            "412824",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
 }
