@@ -104,6 +104,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can be wrong with the configuration fails here, before any port is bound.
     let item = Arc::new(args.common.load_item()?);
+    let templates = notify::SharedTemplates::load(args.notification_templates.as_deref())?;
     let key_file = args
         .access_code_key_file
         .clone()
@@ -112,7 +113,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let staff = args
         .staff
         .load(&args.common.data_dir, &item.implementing_body.region_code)?;
-    let templates = notify::SharedTemplates::load(args.notification_templates.as_deref())?;
 
     let mut service =
         Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
