@@ -279,7 +279,10 @@ impl IntakeService for IntakeApi {
             .store
             .supplement(case, &supplied, china_date(now), now)
             .await
-            .map_err(internal)?;
+            .map_err(internal)?
+            .ok_or_else(|| {
+                Status::failed_precondition("case is no longer waiting for materials")
+            })?;
         self.relay.notify();
         tracing::info!(case.number = %case.case_number, status = %case.status, "materials supplemented");
         Ok(Response::new(self.submit_response(&case, false)))

@@ -15,7 +15,7 @@ use sea_orm::{
 
 use crate::entity::{case, follow_up, rating};
 use crate::status;
-use crate::store::{Store, add_step};
+use crate::store::{Store, add_step, lock_case};
 
 /// Where a withdrawal stands.
 #[derive(Debug)]
@@ -78,10 +78,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Withdrawal, DbErr> {
         let txn = begin_write(&self.db).await?;
-        let case = case::Entity::find_by_id(case_number.to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(case_number.to_owned()))?;
+        let case = lock_case(&txn, case_number).await?;
         if case.status == status::WITHDRAWN {
             return Ok(Withdrawal::Done(case));
         }
@@ -304,6 +301,7 @@ impl Store {
     ) -> Result<Closed, DbErr> {
         let txn = begin_write(&self.db).await?;
         let Some(task) = follow_up::Entity::find_by_id(id.to_owned())
+            .lock_exclusive()
             .one(&txn)
             .await?
         else {

@@ -12,7 +12,9 @@ use residence_events::{
 };
 use residence_item::ServiceItem;
 use residence_runtime::SharedCalendar;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, QuerySelect, Set,
+};
 
 use crate::entity::case;
 use crate::notify::{self, Notifier};
@@ -93,6 +95,7 @@ impl ProgressHandler {
             return Ok(Outcome::Done);
         }
         let Some(case) = case::Entity::find_by_id(case_number.to_owned())
+            .lock_exclusive()
             .one(&txn)
             .await?
         else {
@@ -148,21 +151,36 @@ impl ProgressHandler {
                 .because("returned by review for supplement; waiting on the applicant");
             residence_audit::append(&txn, &entry, now).await?;
         }
-        if too_late {
-            self.notifier
-                .send(&txn, &case, NotificationKind::WithdrawalTooLate, &[], now)
-                .await?;
+        let values: Vec<(&str, &str)> = change
+            .values
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        // An event redelivered after later ones (its first delivery was never acknowledged):
+        // the case moved on without it, but its step and message are still owed.
+        let late = change
+            .status
+            .filter(|next| new_status.is_none() && arrived_late(&case.status, next));
+        if let Some(late) = late
+            && !has_step(&txn, case_number, late).await?
+        {
+            let note = change.note.as_deref().unwrap_or(status::note(late));
+            add_step_with_note(&txn, case_number, late, note, now).await?;
+            if let Some(kind) = notification(late) {
+                self.notifier.send(&txn, &case, kind, &values, now).await?;
+            }
         }
         if let Some(next) = new_status {
             let note = change.note.as_deref().unwrap_or(status::note(next));
             add_step_with_note(&txn, case_number, next, note, now).await?;
             if let Some(kind) = notification(next) {
-                let values: Vec<(&str, &str)> = change
-                    .values
-                    .iter()
-                    .map(|(name, value)| (*name, value.as_str()))
-                    .collect();
                 self.notifier.send(&txn, &case, kind, &values, now).await?;
+            }
+            // Told right after the decision itself.
+            if too_late {
+                self.notifier
+                    .send(&txn, &case, NotificationKind::WithdrawalTooLate, &[], now)
+                    .await?;
             }
             if next == status::WITHDRAWN {
                 let entry = Entry::system(case_number, "intake", "case.withdrawn")
@@ -173,6 +191,11 @@ impl ProgressHandler {
                 self.notifier.invite_rating(&txn, &case, now).await?;
                 tracing::info!(case.number = %case_number, status = next, "case closed");
             }
+        }
+        if too_late && new_status.is_none() {
+            self.notifier
+                .send(&txn, &case, NotificationKind::WithdrawalTooLate, &[], now)
+                .await?;
         }
         txn.commit().await?;
         Ok(Outcome::Done)
@@ -192,6 +215,36 @@ fn notification(status: &str) -> Option<NotificationKind> {
         status::WITHDRAWN => NotificationKind::Withdrawn,
         _ => return None,
     })
+}
+
+/// Whether an event for `next` comes after the case already moved past it, on the way to
+/// delivery: the approval, the shipment and the wait at the window each owe the applicant a
+/// step and a message even when a later event overtook them.
+fn arrived_late(current: &str, next: &str) -> bool {
+    matches!(
+        next,
+        status::APPROVED | status::SHIPPED | status::READY_FOR_PICKUP
+    ) && current != next
+        && rank(next) < rank(current)
+        && !matches!(
+            current,
+            status::WITHDRAWN | status::DENIED | status::REFUSED
+        )
+}
+
+/// Whether `case_number`'s history has a step with `status`.
+async fn has_step<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    case_number: &str,
+    status: &str,
+) -> Result<bool, DbErr> {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    let steps = crate::entity::step::Entity::find()
+        .filter(crate::entity::step::Column::CaseNumber.eq(case_number))
+        .filter(crate::entity::step::Column::Status.eq(status))
+        .count(txn)
+        .await?;
+    Ok(steps > 0)
 }
 
 /// Whether a case may move from `current` to `next`. Final cases never move, nor do cases

@@ -169,13 +169,15 @@ impl Store {
 
     /// Adds supplied materials to a case waiting for them and concludes it again: at
     /// acceptance by the rules, after a reviewer's return by handing it back to review.
+    /// `None` when the case no longer waits for materials: another answer or a withdrawal came
+    /// first.
     pub async fn supplement(
         &self,
         case: case::Model,
         supplied: &[MaterialKind],
         today: NaiveDate,
         now: DateTime<Utc>,
-    ) -> Result<case::Model, DbErr> {
+    ) -> Result<Option<case::Model>, DbErr> {
         if case.accepted_at.is_some() {
             return self.answer_review(case, supplied, today, now).await;
         }
@@ -190,14 +192,12 @@ impl Store {
             crate::verdict::assess(&submission, today, &self.calendar.current(), &switches);
 
         let txn = begin_write(&self.db).await?;
-        // Re-read inside the transaction: another supplement may have concluded it already.
-        let current = case::Entity::find_by_id(case.case_number.clone())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(case.case_number.clone()))?;
+        // Re-read, locked, inside the transaction: another supplement or a withdrawal may
+        // have come first.
+        let current = lock_case(&txn, &case.case_number).await?;
         if current.status != status::SUPPLEMENT_REQUIRED {
             txn.commit().await?;
-            return Ok(current);
+            return Ok(None);
         }
         let mut active = current.into_active_model();
         active.application = Set(to_json(&submission)?);
@@ -216,7 +216,7 @@ impl Store {
         .because(format!("{}, then {}", codes.join(", "), model.status));
         residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
-        Ok(model)
+        Ok(Some(model))
     }
 
     /// The applicant's answer to a reviewer's notice: the materials are added, the clocks run
@@ -227,16 +227,14 @@ impl Store {
         supplied: &[MaterialKind],
         today: NaiveDate,
         now: DateTime<Utc>,
-    ) -> Result<case::Model, DbErr> {
+    ) -> Result<Option<case::Model>, DbErr> {
         let txn = begin_write(&self.db).await?;
-        // Re-read inside the transaction: another answer may have come first.
-        let current = case::Entity::find_by_id(case.case_number.clone())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(case.case_number.clone()))?;
+        // Re-read, locked, inside the transaction: another answer or a withdrawal may have
+        // come first.
+        let current = lock_case(&txn, &case.case_number).await?;
         if current.status != status::SUPPLEMENT_REQUIRED {
             txn.commit().await?;
-            return Ok(current);
+            return Ok(None);
         }
         let case_number = current.case_number.clone();
         let mut submission: Submission = from_json(&current.application)?;
@@ -288,7 +286,7 @@ impl Store {
             .because(format!("answered review's notice: {}", codes.join(", ")));
         residence_audit::append(&txn, &entry, now).await?;
         txn.commit().await?;
-        Ok(model)
+        Ok(Some(model))
     }
 
     /// Moves a received (or supplemented) case to accepted, refused or waiting for materials.
@@ -469,6 +467,21 @@ async fn next_sequence<C: ConnectionTrait>(txn: &C, day: NaiveDate) -> Result<i6
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("case sequence {key}")))?;
     Ok(row.last)
+}
+
+/// The case, its row locked until `txn` ends (`SELECT … FOR UPDATE` on PostgreSQL; SQLite
+/// write transactions hold the whole database): every write that reads a case to decide what
+/// to do with it reads it through here, so two such writes never both act on the same state.
+pub async fn lock_case<C: ConnectionTrait>(
+    txn: &C,
+    case_number: &str,
+) -> Result<case::Model, DbErr> {
+    use sea_orm::QuerySelect;
+    case::Entity::find_by_id(case_number.to_owned())
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(case_number.to_owned()))
 }
 
 /// Appends one step to a case's history.

@@ -68,7 +68,11 @@ async fn intake(prefix: &str) -> Intake {
         "sqlite://{}?mode=rwc",
         scratch.path().join("intake.db").display()
     );
-    let db = residence_runtime::database::connect("intake", &url)
+    intake_at(scratch, &url).await
+}
+
+async fn intake_at(scratch: RunDir, url: &str) -> Intake {
+    let db = residence_runtime::database::connect("intake", url)
         .await
         .unwrap();
     Migrator::up(&db, None).await.unwrap();
@@ -405,8 +409,8 @@ async fn a_case_is_withdrawn_at_once_before_acceptance_and_through_the_decision_
         [
             "received",
             "accepted",
-            "withdrawal_too_late",
             "denied",
+            "withdrawal_too_late",
             "rating_invitation"
         ]
     );
@@ -615,4 +619,159 @@ async fn ratings_open_follow_ups_and_the_report_counts_them() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+}
+
+#[tokio::test]
+async fn a_step_overtaken_by_a_later_event_still_reaches_the_applicant() {
+    let intake = intake("intake-test-late").await;
+    let case = intake.submit("late-shipment", true).await;
+    let number = case.case_number.clone();
+    // The courier's dispatch was not acknowledged before a crash and comes back after the
+    // delivery it led to.
+    let completed = events::DeliveryCompleted {
+        case_number: number.clone(),
+        outcome: events::DeliveryOutcome::Delivered,
+        completed_at: now(),
+    };
+    intake.deliver(events::DELIVERY_COMPLETED, &completed).await;
+    let dispatched = events::CourierDispatched {
+        case_number: number.clone(),
+        partner: "ems".to_owned(),
+        parcel_reference: "XP0000000001".to_owned(),
+        dispatched_at: now(),
+    };
+    intake
+        .deliver(events::COURIER_DISPATCHED, &dispatched)
+        .await;
+    // Redelivered once more: owed once.
+    intake
+        .deliver(events::COURIER_DISPATCHED, &dispatched)
+        .await;
+
+    let tracked = intake.track(&case).await;
+    assert_eq!(
+        tracked.status,
+        pb::CaseStatus::Delivered as i32,
+        "never moves back"
+    );
+    assert_eq!(tracked.parcel_reference, "XP0000000001");
+    let shipped: Vec<_> = tracked
+        .history
+        .iter()
+        .filter(|step| step.status == pb::CaseStatus::Shipped as i32)
+        .collect();
+    assert_eq!(shipped.len(), 1, "{:?}", tracked.history);
+    let messages = intake.notifications(&number).await;
+    assert_eq!(
+        kinds(&messages),
+        [
+            "received",
+            "accepted",
+            "delivered",
+            "rating_invitation",
+            "shipped"
+        ]
+    );
+    assert!(
+        messages[4].text.contains("XP0000000001"),
+        "{}",
+        messages[4].text
+    );
+}
+
+/// On PostgreSQL, where transactions run side by side: an applicant's withdrawal and their
+/// answer to a supplement notice, sent at the same instant, and a burst of repeated
+/// withdrawals, each leave one outcome, one step and one message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_withdrawals_and_supplements_on_postgres_leave_one_outcome() {
+    let scratch = RunDir::new("intake-test-races").unwrap();
+    let postgres = residence_launcher::Postgres::start(&scratch.path().join("postgres"))
+        .await
+        .unwrap();
+    let url = postgres.create_database("intake_races").await.unwrap();
+    let intake = Arc::new(intake_at(scratch, &url).await);
+
+    for round in 0..8 {
+        let case = intake.submit(&format!("race-{round}"), false).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let supplement = pb::SupplementMaterialsRequest {
+            case_number: case.case_number.clone(),
+            access_code: case.access_code.clone(),
+            materials: vec![pb::Material {
+                kind: pb::MaterialKind::ProofOfResidence as i32,
+                reference: "scan-lease".to_owned(),
+            }],
+        };
+        let (withdrawn, supplemented) = tokio::join!(
+            {
+                let (intake, barrier, case) =
+                    (Arc::clone(&intake), Arc::clone(&barrier), case.clone());
+                async move {
+                    barrier.wait().await;
+                    intake.withdraw(&case).await
+                }
+            },
+            {
+                let (intake, barrier) = (Arc::clone(&intake), Arc::clone(&barrier));
+                async move {
+                    barrier.wait().await;
+                    intake
+                        .api
+                        .supplement_materials(Request::new(supplement))
+                        .await
+                }
+            }
+        );
+        let withdrawn = withdrawn.unwrap();
+        let tracked = intake.track(&case).await;
+        let kinds = kinds(&intake.notifications(&case.case_number).await);
+        if withdrawn.status == pb::CaseStatus::Withdrawn as i32 {
+            // The withdrawal came first: the answer to the notice is refused.
+            let refused = supplemented.unwrap_err();
+            assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+            assert_eq!(tracked.status, pb::CaseStatus::Withdrawn as i32);
+            assert_eq!(
+                kinds,
+                [
+                    "received",
+                    "supplement_required",
+                    "withdrawn",
+                    "rating_invitation"
+                ]
+            );
+        } else {
+            // The answer came first: the case was accepted, and its withdrawal now waits
+            // for the deciding service.
+            supplemented.unwrap();
+            assert!(withdrawn.withdrawal_requested);
+            assert_eq!(tracked.status, pb::CaseStatus::Accepted as i32);
+            assert_eq!(kinds, ["received", "supplement_required", "accepted"]);
+        }
+    }
+
+    let case = intake.submit("burst", false).await;
+    let attempts = (0..6).map(|_| {
+        let (intake, case) = (Arc::clone(&intake), case.clone());
+        async move { intake.withdraw(&case).await }
+    });
+    for answer in futures::future::join_all(attempts).await {
+        assert_eq!(answer.unwrap().status, pb::CaseStatus::Withdrawn as i32);
+    }
+    let tracked = intake.track(&case).await;
+    let withdrawn_steps = tracked
+        .history
+        .iter()
+        .filter(|step| step.status == pb::CaseStatus::Withdrawn as i32)
+        .count();
+    assert_eq!(withdrawn_steps, 1);
+    assert_eq!(
+        kinds(&intake.notifications(&case.case_number).await),
+        [
+            "received",
+            "supplement_required",
+            "withdrawn",
+            "rating_invitation"
+        ]
+    );
+    drop(postgres);
 }
