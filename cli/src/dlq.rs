@@ -10,15 +10,12 @@ use anyhow::{Context, Result};
 use async_nats::jetstream;
 use chrono::SecondsFormat;
 use residence_eventing::deadletter::{DeadLetters, ParkedEvent, Replayed};
-use residence_rules::mask_id_number;
+use residence_rules::mask_id_numbers;
 use residence_runtime::messaging::NatsCredentials;
 use serde::Serialize;
 
 /// The broker used when neither `--nats-url` nor `NATS_URL` names one.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
-
-/// Characters in an identity number.
-const ID_NUMBER_LENGTH: usize = 18;
 
 /// What `dlq list` shows.
 #[derive(Clone, Debug, Default)]
@@ -278,41 +275,6 @@ fn write_row(cells: &[String; 8], widths: &[usize; 8], out: &mut impl Write) -> 
 /// The payload as text (invalid UTF-8 replaced), with identity numbers masked.
 fn masked_payload(event: &ParkedEvent) -> String {
     mask_id_numbers(&String::from_utf8_lossy(&event.payload))
-}
-
-/// Masks every identity number in `text` as [`mask_id_number`] does: 18 digits, or 17 digits
-/// and a check character `X`, not part of a longer run of digits.
-pub fn mask_id_numbers(text: &str) -> String {
-    // Digits and `X` are ASCII, so byte positions found here are character boundaries.
-    let bytes = text.as_bytes();
-    let mut masked = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut start = 0;
-    while start < bytes.len() {
-        let digits = bytes[start..]
-            .iter()
-            .take_while(|byte| byte.is_ascii_digit())
-            .count();
-        if digits == 0 {
-            start += 1;
-            continue;
-        }
-        let check_x = matches!(bytes.get(start + digits), Some(b'X' | b'x'));
-        let length = if digits == ID_NUMBER_LENGTH - 1 && check_x {
-            ID_NUMBER_LENGTH
-        } else {
-            digits
-        };
-        if length == ID_NUMBER_LENGTH {
-            let end = start + length;
-            masked.push_str(&text[copied..start]);
-            masked.push_str(&mask_id_number(&text[start..end]));
-            copied = end;
-        }
-        start += length;
-    }
-    masked.push_str(&text[copied..]);
-    masked
 }
 
 #[cfg(test)]

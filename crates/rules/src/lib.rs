@@ -28,4 +28,4 @@ pub use calendar::{Calendar, CalendarError, DueDate, YearSchedule};
 pub use clock::{Clock, LimitKind};
 pub use endorsement::{AgentPolicy, PermitKind, Refusal, Switches};
 pub use id_number::{HolderKind, IdNumber, IdNumberError, Sex};
-pub use mask::mask_id_number;
+pub use mask::{mask_id_number, mask_id_numbers};

@@ -6,6 +6,9 @@ const KEEP_HEAD: usize = 6;
 /// Characters kept at the end of a masked number.
 const KEEP_TAIL: usize = 4;
 
+/// Characters in an identity number.
+const ID_NUMBER_LENGTH: usize = 18;
+
 /// Masks an identity number: the first 6 and last 4 characters stay, every other one becomes `*`.
 ///
 /// Works on characters, not bytes, and keeps the length, so `411721199001011237` becomes
@@ -27,6 +30,36 @@ pub fn mask_id_number(raw: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Masks every identity number in `text` as [`mask_id_number`] does: 18 digits, or 17 digits
+/// and a check character `X`, not part of a longer run of digits.
+pub fn mask_id_numbers(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    // The run of digits (and a check character after 17 of them) being read.
+    let mut run = String::new();
+    let flush = |run: &mut String, masked: &mut String| {
+        if run.len() == ID_NUMBER_LENGTH {
+            masked.push_str(&mask_id_number(run));
+        } else {
+            masked.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        let digits_so_far = run.bytes().all(|b| b.is_ascii_digit());
+        if c.is_ascii_digit() && digits_so_far {
+            run.push(c);
+        } else if matches!(c, 'X' | 'x') && run.len() == ID_NUMBER_LENGTH - 1 && digits_so_far {
+            run.push(c);
+            flush(&mut run, &mut masked);
+        } else {
+            flush(&mut run, &mut masked);
+            masked.push(c);
+        }
+    }
+    flush(&mut run, &mut masked);
+    masked
 }
 
 #[cfg(test)]

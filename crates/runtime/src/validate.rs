@@ -45,6 +45,13 @@ pub fn line(value: &str, min: usize, max: usize) -> Result<String, Problem> {
     Ok(trimmed.to_owned())
 }
 
+/// Free text a person writes (a reason, a comment, a note): a [`line`] of `min..=max`
+/// characters in which every identity number is masked, so that none travels in full in
+/// events, audit records or listings.
+pub fn free_text(value: &str, min: usize, max: usize) -> Result<String, Problem> {
+    line(value, min, max).map(|text| residence_rules::mask_id_numbers(&text))
+}
+
 /// A person's name: a [`line`] of 2 to 30 characters, no digits.
 pub fn person_name(value: &str) -> Result<String, Problem> {
     let name = line(value, 2, 30)?;

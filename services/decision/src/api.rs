@@ -224,7 +224,7 @@ fn reversal(request: &pb::ReverseDecisionRequest) -> Result<Reversal, Status> {
 /// A checked line of text: 2 to 500 characters.
 fn text(field: &str, value: &str, v: &mut Violations) -> String {
     let (min, max) = TEXT_LENGTH;
-    validate::line(value, min, max).unwrap_or_else(|problem| {
+    validate::free_text(value, min, max).unwrap_or_else(|problem| {
         v.add(field, problem);
         String::new()
     })

@@ -187,7 +187,7 @@ impl IntakeService for IntakeApi {
         let request = request.into_inner();
         let mut v = Violations::default();
         let number = request::case_access(&request.case_number, &request.access_code, &mut v);
-        let reason = validate::line(&request.reason, 2, 200).unwrap_or_else(|problem| {
+        let reason = validate::free_text(&request.reason, 2, 200).unwrap_or_else(|problem| {
             v.add("reason", problem);
             String::new()
         });
@@ -378,7 +378,7 @@ fn rating(request: &pb::RateCaseRequest, v: &mut Violations) -> Option<Rating> {
         String::new()
     } else {
         let min = if dissatisfied { 2 } else { 1 };
-        match validate::line(&request.comment, min, 500) {
+        match validate::free_text(&request.comment, min, 500) {
             Ok(comment) => comment,
             Err(problem) if dissatisfied && trimmed.is_empty() => {
                 v.add(

@@ -93,6 +93,9 @@ impl Templates {
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: TemplateFile = toml::from_str(text).map_err(|error| error.to_string())?;
         let mut problems = Vec::new();
+        if file.signature.contains(['{', '}']) {
+            problems.push("signature: takes no placeholders".to_owned());
+        }
         let mut by_kind = BTreeMap::new();
         for name in file.templates.keys() {
             if !NotificationKind::ALL.iter().any(|kind| kind.code() == name) {
@@ -386,6 +389,12 @@ mod tests {
         );
         assert!(
             problems.contains("templates.refused: missing"),
+            "{problems}"
+        );
+        let signed = DEFAULT_TEMPLATES.replacen("【西平县居住证签注】", "【{case_number}】", 1);
+        let problems = Templates::parse(&signed).unwrap_err();
+        assert!(
+            problems.contains("signature: takes no placeholders"),
             "{problems}"
         );
     }

@@ -53,13 +53,7 @@ impl SupervisionService for SupervisionApi {
         v.into_result()?;
         let area = area.unwrap_or_else(|| staff.scope.clone());
         staff.require_area(area.as_str())?;
-        let towns = &self.store.item.implementing_body.towns;
-        if !area.is_county() && !towns.iter().any(|town| town.code == area.as_str()) {
-            return Err(Status::not_found(format!(
-                "no town {} in the service item",
-                area.as_str()
-            )));
-        }
+        self.require_known(&area)?;
         let from = from.unwrap_or_else(|| start_of_year(today));
         let to = to.unwrap_or(today);
         if from > to {
@@ -86,6 +80,7 @@ impl SupervisionService for SupervisionApi {
         v.into_result()?;
         let area = area.unwrap_or_else(|| staff.scope.clone());
         staff.require_area(area.as_str())?;
+        self.require_known(&area)?;
         let today = china_date(self.now.now());
         let tasks = self
             .store
@@ -108,19 +103,25 @@ impl SupervisionService for SupervisionApi {
         let request = request.get_ref();
         let mut v = Violations::default();
         let id = follow_up_id(&request.follow_up_id, &mut v);
-        let outcome = validate::line(&request.outcome, 5, 1000).unwrap_or_else(|problem| {
+        let outcome = validate::free_text(&request.outcome, 5, 1000).unwrap_or_else(|problem| {
             v.add("outcome", problem);
             String::new()
         });
         v.into_result()?;
         let not_found = || Status::not_found("no follow-up task with this id");
-        // The scope is checked before anything changes.
-        let task = self
-            .store
-            .follow_up(&id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(not_found)?;
+        // The scope is checked before anything changes. Staff of one town learn nothing of
+        // another town's tasks, not even whether one exists.
+        let task = self.store.follow_up(&id).await.map_err(internal)?;
+        let task = match task {
+            Some(task) => task,
+            None if staff.scope.is_county() => return Err(not_found()),
+            None => {
+                return Err(Status::permission_denied(format!(
+                    "no follow-up task {id} in your scope {}",
+                    staff.scope
+                )));
+            }
+        };
         staff.require_area(&task.town_code)?;
         let now = self.now.now();
         let closed = self
@@ -141,6 +142,20 @@ impl SupervisionService for SupervisionApi {
                 task.closed_at.map(china_rfc3339).unwrap_or_default()
             ))),
         }
+    }
+}
+
+impl SupervisionApi {
+    /// NOT_FOUND for a town code the service item does not list.
+    fn require_known(&self, area: &Scope) -> Result<(), Status> {
+        let towns = &self.store.item.implementing_body.towns;
+        if area.is_county() || towns.iter().any(|town| town.code == area.as_str()) {
+            return Ok(());
+        }
+        Err(Status::not_found(format!(
+            "no town {} in the service item",
+            area.as_str()
+        )))
     }
 }
 

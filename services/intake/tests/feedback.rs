@@ -487,7 +487,7 @@ async fn ratings_open_follow_ups_and_the_report_counts_them() {
             &closed,
             Channel::Sms,
             Level::VeryDissatisfied,
-            "等了很久没有人回复电话",
+            &format!("等了很久没有人回复电话，证号{HOLDER_ID}"),
         )
         .await
         .unwrap();
@@ -518,6 +518,8 @@ async fn ratings_open_follow_ups_and_the_report_counts_them() {
         .into_inner();
     assert_eq!(listed.follow_ups.len(), 1);
     assert_eq!(listed.follow_ups[0].follow_up_id, bad.follow_up_id);
+    let comment = &listed.follow_ups[0].comment;
+    assert!(comment.ends_with("证号411721********1237"), "{comment}");
     let reviewer = intake
         .supervision
         .list_follow_ups(staff_request(list, Role::Reviewer, TOWN))

@@ -210,7 +210,7 @@ impl ReviewApi {
 /// A checked note or reason: 2 to 500 characters of plain text.
 fn note(field: &str, value: &str, v: &mut Violations) -> String {
     let (min, max) = NOTE_LENGTH;
-    validate::line(value, min, max).unwrap_or_else(|problem| {
+    validate::free_text(value, min, max).unwrap_or_else(|problem| {
         v.add(field, problem);
         String::new()
     })
