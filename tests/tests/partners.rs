@@ -613,8 +613,7 @@ async fn the_sms_gateway_reads_applicant_notifications_and_nothing_else() -> Res
 #[tokio::test]
 async fn the_dead_letter_commands_log_in_as_the_services_user() -> Result<()> {
     let root = project_root()?;
-    let deployment =
-        Deployment::start("partners-dlq", &item_preferring_zto(&root)?, &[]).await?;
+    let deployment = Deployment::start("partners-dlq", &item_preferring_zto(&root)?, &[]).await?;
     let password = password_file(deployment.dir.path(), SERVICES)?;
     let dlq = |credentials: bool| {
         let mut command = std::process::Command::new(binary_path("residence")?);
