@@ -136,6 +136,9 @@ fn command(spec: &ServiceSpec) -> Result<Command> {
     for key in project_variables(std::env::vars_os().map(|(key, _)| key)) {
         command.env_remove(key);
     }
+    // A service that gives up says why in one line, which the start-up error shows, instead
+    // of a backtrace that pushes the reason out of the log's tail.
+    command.env("RUST_LIB_BACKTRACE", "0");
     command.envs(spec.env.iter().map(|(key, value)| (key, value)));
     Ok(command)
 }

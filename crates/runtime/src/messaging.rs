@@ -87,20 +87,32 @@ pub async fn connect(
         .await
         .with_context(|| format!("cannot connect to nats at {url}"))?;
     let jetstream = jetstream::new(client.clone());
-    let mut attempt = 0;
+    // A cluster that is still electing its leaders answers JetStream calls with errors for a
+    // while; wait for it rather than exit, up to a limit a supervisor would notice.
+    let give_up = tokio::time::Instant::now() + JETSTREAM_PATIENCE;
+    let mut pause = Duration::from_millis(200);
+    let mut attempt = 0_u32;
     loop {
         match residence_eventing_streams(&jetstream).await {
             Ok(()) => break,
-            Err(error) if attempt < 30 => {
+            Err(error) if tokio::time::Instant::now() < give_up => {
                 attempt += 1;
-                tracing::debug!(%error, attempt, "jetstream not ready");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                if attempt % 10 == 0 {
+                    tracing::info!(%error, attempt, "jetstream not ready yet; waiting");
+                } else {
+                    tracing::debug!(%error, attempt, "jetstream not ready");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(error) => return Err(anyhow::anyhow!("cannot set up jetstream streams: {error}")),
         }
     }
     Ok(Messaging { client, jetstream })
 }
+
+/// How long a starting service waits for JetStream to create its streams before it gives up.
+const JETSTREAM_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The servers of `url`, which may list several separated by commas (a cluster's nodes).
 fn server_list(url: &str) -> Vec<&str> {
