@@ -58,9 +58,9 @@ pub struct TrackArgs {
     pub token: crate::staff::TokenArgs,
 }
 
-/// `residence withdraw`
+/// The case an applicant acts on, and the access code that proves it is theirs.
 #[derive(Debug, Args)]
-pub struct WithdrawArgs {
+pub struct CaseAccess {
     #[command(flatten)]
     pub connection: IntakeConnection,
 
@@ -76,6 +76,13 @@ pub struct WithdrawArgs {
         hide_env_values = true
     )]
     pub access_code: String,
+}
+
+/// `residence withdraw`
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    #[command(flatten)]
+    pub case: CaseAccess,
 
     /// Why, in the applicant's words: 2 to 200 characters.
     #[arg(long)]
@@ -86,20 +93,7 @@ pub struct WithdrawArgs {
 #[derive(Debug, Args)]
 pub struct RateArgs {
     #[command(flatten)]
-    pub connection: IntakeConnection,
-
-    /// The case number.
-    pub case_number: String,
-
-    /// The access code on the applicant's receipt. Prefer the environment variable on a
-    /// shared machine: other users can read a command line.
-    #[arg(
-        long = "code",
-        value_name = "ACCESS",
-        env = "RESIDENCE_ACCESS_CODE",
-        hide_env_values = true
-    )]
-    pub access_code: String,
+    pub case: CaseAccess,
 
     /// Where the rating comes from: web, app, sms, window (the rating device at the window)
     /// or hotline (12345).
@@ -156,23 +150,23 @@ async fn track(args: &TrackArgs) -> Result<pb::TrackCaseResponse> {
 
 async fn withdraw(args: &WithdrawArgs) -> Result<pb::WithdrawApplicationResponse> {
     let request = pb::WithdrawApplicationRequest {
-        case_number: args.case_number.clone(),
-        access_code: args.access_code.clone(),
+        case_number: args.case.case_number.clone(),
+        access_code: args.case.access_code.clone(),
         reason: args.reason.clone(),
     };
-    let mut client = IntakeServiceClient::new(args.connection.channel()?);
+    let mut client = IntakeServiceClient::new(args.case.connection.channel()?);
     answer(client.withdraw_application(request).await)
 }
 
 async fn rate(args: &RateArgs) -> Result<pb::RateCaseResponse> {
     let request = pb::RateCaseRequest {
-        case_number: args.case_number.clone(),
-        access_code: args.access_code.clone(),
+        case_number: args.case.case_number.clone(),
+        access_code: args.case.access_code.clone(),
         channel: args.channel.into(),
         level: args.level.into(),
         comment: args.comment.clone(),
     };
-    let mut client = IntakeServiceClient::new(args.connection.channel()?);
+    let mut client = IntakeServiceClient::new(args.case.connection.channel()?);
     answer(client.rate_case(request).await)
 }
 

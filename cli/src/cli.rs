@@ -443,7 +443,10 @@ mod tests {
             panic!("expected the withdraw command");
         };
         assert_eq!(
-            (args.case_number.as_str(), args.access_code.as_str()),
+            (
+                args.case.case_number.as_str(),
+                args.case.access_code.as_str()
+            ),
             ("C-1", "AB12")
         );
         assert!(Cli::try_parse_from(["residence", "withdraw", "C-1", "--code", "AB12"]).is_err());

@@ -97,7 +97,7 @@ pub async fn connect(
             Ok(()) => break,
             Err(error) if tokio::time::Instant::now() < give_up => {
                 attempt += 1;
-                if attempt % 10 == 0 {
+                if attempt.is_multiple_of(10) {
                     tracing::info!(%error, attempt, "jetstream not ready yet; waiting");
                 } else {
                     tracing::debug!(%error, attempt, "jetstream not ready");
