@@ -176,6 +176,23 @@ pub fn area_code(value: &str, violations: &mut Violations) -> Option<residence_s
         .ok()
 }
 
+/// The area and row limit of a staff list call: the `area_code` asked for, else the whole
+/// scope of the caller's token, which must cover it; and the `limit`. Both are checked
+/// together.
+pub fn list_scope(
+    staff: &residence_staff::Staff,
+    area_code: &str,
+    limit: u32,
+) -> Result<(residence_staff::Scope, u32), Status> {
+    let mut violations = Violations::default();
+    let area = self::area_code(area_code, &mut violations);
+    let limit = list_limit(limit, &mut violations);
+    violations.into_result()?;
+    let area = area.unwrap_or_else(|| staff.scope.clone());
+    staff.require_area(area.as_str())?;
+    Ok((area, limit))
+}
+
 /// A case number argument: non-empty, at most 64 half-width letters, digits and '-'.
 pub fn case_number(field: &str, value: &str, violations: &mut Violations) -> String {
     let value = validate::trim(value);

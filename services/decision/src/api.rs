@@ -69,18 +69,10 @@ impl DecisionService for DecisionApi {
     ) -> Result<Response<pb::ListPendingDecisionsResponse>, Status> {
         let staff = self.staff.require(&request, Action::ReadDecisions)?;
         let request = request.get_ref();
-        let mut v = Violations::default();
-        let area = grpc::area_code(&request.area_code, &mut v);
-        let limit = grpc::list_limit(request.limit, &mut v);
-        v.into_result()?;
-        let area = area.map_or_else(
-            || staff.scope.as_str().to_owned(),
-            |a| a.as_str().to_owned(),
-        );
-        staff.require_area(&area)?;
+        let (area, limit) = grpc::list_scope(&staff, &request.area_code, request.limit)?;
         let waiting = self
             .officer
-            .waiting(&area, u64::from(limit))
+            .waiting(area.as_str(), u64::from(limit))
             .await
             .map_err(internal)?;
         Ok(Response::new(pb::ListPendingDecisionsResponse {

@@ -74,12 +74,7 @@ impl SupervisionService for SupervisionApi {
     ) -> Result<Response<pb::ListFollowUpsResponse>, Status> {
         let staff = self.staff.require(&request, Action::ReadFollowUps)?;
         let request = request.get_ref();
-        let mut v = Violations::default();
-        let area = grpc::area_code(&request.area_code, &mut v);
-        let limit = grpc::list_limit(request.limit, &mut v);
-        v.into_result()?;
-        let area = area.unwrap_or_else(|| staff.scope.clone());
-        staff.require_area(area.as_str())?;
+        let (area, limit) = grpc::list_scope(&staff, &request.area_code, request.limit)?;
         self.require_known(&area)?;
         let today = china_date(self.now.now());
         let tasks = self

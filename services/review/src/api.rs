@@ -106,18 +106,10 @@ impl ReviewService for ReviewApi {
     ) -> Result<Response<pb::ListReviewQueueResponse>, Status> {
         let staff = self.staff.require(&request, Permission::ReadReviews)?;
         let request = request.get_ref();
-        let mut v = Violations::default();
-        let area = grpc::area_code(&request.area_code, &mut v);
-        let limit = grpc::list_limit(request.limit, &mut v);
-        v.into_result()?;
-        let area = area.map_or_else(
-            || staff.scope.as_str().to_owned(),
-            |a| a.as_str().to_owned(),
-        );
-        staff.require_area(&area)?;
+        let (area, limit) = grpc::list_scope(&staff, &request.area_code, request.limit)?;
         let tasks = self
             .queue
-            .open_tasks(&area, u64::from(limit))
+            .open_tasks(area.as_str(), u64::from(limit))
             .await
             .map_err(internal)?;
         Ok(Response::new(pb::ListReviewQueueResponse {
