@@ -242,6 +242,41 @@ fn free_ports_are_distinct() {
 }
 
 #[test]
+fn free_ports_are_never_handed_out_twice_by_one_process() {
+    let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+    let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+    assert_eq!(distinct.len(), ports.len());
+}
+
+#[test]
+fn free_ports_lie_outside_the_range_outgoing_connections_draw_from() {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return;
+    };
+    let bounds: Vec<u16> = text
+        .split_whitespace()
+        .map(|bound| bound.parse().unwrap())
+        .collect();
+    for port in free_ports(50) {
+        assert!(
+            !(bounds[0]..=bounds[1]).contains(&port),
+            "{port} is in the ephemeral range {bounds:?}"
+        );
+    }
+}
+
+#[test]
+fn a_free_port_stays_claimed_against_other_launchers() {
+    let port = free_port().unwrap();
+    let lock = std::env::temp_dir()
+        .join("residence-ports")
+        .join(format!("{port}.lock"));
+    // A second open file description is what another process would have.
+    let other = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    assert!(other.try_lock().is_err(), "{} is not held", lock.display());
+}
+
+#[test]
 fn run_dir_is_removed_unless_kept() {
     let run = RunDir::new("launcher-run-dir").unwrap();
     let path = run.path().to_path_buf();
