@@ -3,12 +3,15 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
+use residence_item::ServiceItem;
+use residence_runtime::calendar::SharedCalendar;
 use residence_runtime::config_file::{self, CONFIG_ENV, ConfigError, Loaded, Setting};
+use residence_staff::StaffKeys;
 
 /// `residence config ...`
 #[derive(Debug, Subcommand)]
@@ -75,17 +78,50 @@ fn check(service: &str, file: Option<PathBuf>) -> Result<Vec<Setting>, ConfigErr
     }
 }
 
-/// Checks the files settings name whose contents a service checks at start: the applicants'
-/// message templates.
+/// Checks the files the settings name, as the service would at start: the service item, the
+/// holiday calendars, intake's message templates, staff keys given by folder, and the secret
+/// files that must exist to be read. A service's own files it makes on first start (signing
+/// keys, the access-code secret) are not required.
 fn check_files(settings: &[Setting]) -> Result<(), String> {
-    let templates = settings
-        .iter()
-        .find(|setting| setting.key == "notification_templates" && !setting.value.is_empty());
-    if let Some(setting) = templates {
-        residence_intake::notify::Templates::load(std::path::Path::new(&setting.value))
-            .map_err(|error| format!("notification_templates: {error}"))?;
+    let value = |key: &str| {
+        settings
+            .iter()
+            .find(|setting| setting.key == key && !setting.value.is_empty())
+            .map(|setting| Path::new(setting.value.as_str()))
+    };
+    let mut problems = Vec::new();
+    if let Some(path) = value("service_item")
+        && let Err(error) = ServiceItem::load(path)
+    {
+        problems.push(format!("service_item: {}: {error}", path.display()));
     }
-    Ok(())
+    if let Some(path) = value("calendar_dir")
+        && let Err(error) = SharedCalendar::load(path)
+    {
+        problems.push(format!("calendar_dir: {error}"));
+    }
+    if let Some(path) = value("notification_templates")
+        && let Err(error) = residence_intake::notify::Templates::load(path)
+    {
+        problems.push(format!("notification_templates: {error}"));
+    }
+    if let Some(path) = value("staff_keys_dir")
+        && let Err(error) = StaffKeys::load_dir(path)
+    {
+        problems.push(format!("staff_keys_dir: {error}"));
+    }
+    for key in ["nats_password_file", "database_url_file"] {
+        if let Some(path) = value(key)
+            && let Err(error) = std::fs::File::open(path)
+        {
+            problems.push(format!("{key}: cannot read {}: {error}", path.display()));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 fn load<A: clap::Parser>(
@@ -147,11 +183,54 @@ mod tests {
             templates.display()
         );
         std::fs::write(&file, line).unwrap();
-        let settings = check("intake", Some(file)).unwrap();
+        let mut settings = check("intake", Some(file)).unwrap();
+        // The other files are named relative to the project root, not this crate's folder.
+        settings.retain(|setting| setting.key == "notification_templates");
         let problem = check_files(&settings).unwrap_err();
         assert!(problem.contains("{decided_on} is not offered"), "{problem}");
         std::fs::write(&templates, shipped).unwrap();
         assert_eq!(check_files(&settings), Ok(()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_service_item_calendars_and_secret_files_are_checked_as_a_service_would() {
+        let root = residence_launcher::project_root().unwrap();
+        let dir = std::env::temp_dir().join(format!("config-files-{}", std::process::id()));
+        let calendars = dir.join("calendars");
+        std::fs::create_dir_all(&calendars).unwrap();
+        for entry in std::fs::read_dir(root.join("deploy/calendars")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), calendars.join(entry.file_name())).unwrap();
+        }
+        let item = dir.join("service-item.toml");
+        let shipped_item = std::fs::read_to_string(root.join("deploy/service-item.toml")).unwrap();
+        std::fs::write(&item, &shipped_item).unwrap();
+        let file = dir.join("residence.toml");
+        let config = format!(
+            "[common]\nservice_item = {:?}\ncalendar_dir = {:?}\n\
+             nats_password_file = {:?}\n",
+            item.display(),
+            calendars.display(),
+            dir.join("nats-password").display()
+        );
+        std::fs::write(&file, config).unwrap();
+        let settings = check("review", Some(file)).unwrap();
+
+        let problem = check_files(&settings).unwrap_err();
+        assert!(
+            problem.starts_with("nats_password_file: cannot read"),
+            "{problem}"
+        );
+        std::fs::write(dir.join("nats-password"), "synthetic\n").unwrap();
+        assert_eq!(check_files(&settings), Ok(()));
+
+        std::fs::write(calendars.join("2031.toml"), "holidays = [\"not a date\"]\n").unwrap();
+        std::fs::write(&item, format!("{shipped_item}\nnot = toml = at all\n")).unwrap();
+        let problems = check_files(&settings).unwrap_err();
+        assert!(problems.contains("service_item: "), "{problems}");
+        assert!(problems.contains("calendar_dir: "), "{problems}");
+        assert!(problems.contains("2031.toml"), "{problems}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

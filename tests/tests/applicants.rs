@@ -4,7 +4,7 @@
 //! rating a closed case (好差评), the follow-up tasks (差评整改) dissatisfied ratings open and
 //! town staff close; and the supervision report that counts it all per town and stage. A
 //! template file with a placeholder its step does not offer stops intake before it binds its
-//! port.
+//! port; an edited file takes effect on SIGHUP, and a broken edit leaves the texts in use.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`).
 
@@ -72,6 +72,90 @@ async fn closed_cases_are_rated_followed_up_and_counted_per_town() -> Result<()>
     let system = start("applicants-rated").await?;
     let result = rated_and_supervised(&system).await;
     finish(system, result).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_templates_take_effect_on_sighup_and_a_broken_edit_changes_nothing() -> Result<()> {
+    let root = project_root()?;
+    let shipped = std::fs::read_to_string(root.join("deploy/notifications.toml"))?;
+    let dir = std::env::temp_dir().join(format!("residence-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let templates = dir.join("notifications.toml");
+    std::fs::write(&templates, &shipped)?;
+    let options = SystemOptions {
+        courier_failure_share: 0.0,
+        run_prefix: "applicants-sighup".into(),
+        extra_env: vec![(
+            "RESIDENCE_NOTIFICATION_TEMPLATES".into(),
+            templates.display().to_string(),
+        )],
+        ..SystemOptions::default()
+    };
+    let system = System::start(options).await?;
+    let result = templates_reloaded(&system, &templates, &shipped).await;
+    std::fs::remove_dir_all(&dir)?;
+    finish(system, result).await
+}
+
+async fn templates_reloaded(
+    system: &System,
+    templates: &std::path::Path,
+    shipped: &str,
+) -> Result<()> {
+    const SHIPPED: &str = "已收件，办件编号";
+    const EDITED: &str = "已收到（编辑后），办件编号";
+    let mut gateway = Gateway::bind(system).await?;
+    let mut intake = system.intake_client()?;
+    let before = submit(&mut intake, too_early(HOLDER), pb::CaseStatus::Refused).await?;
+    let text = gateway.received_text(&before).await?;
+    ensure!(text.contains(SHIPPED), "{text}");
+
+    // A broken edit is refused and the texts in use stay.
+    let broken = shipped.replacen("办件编号{case_number}", "办件编号{case_no}", 1);
+    ensure!(broken != shipped, "the received template changed");
+    std::fs::write(templates, broken)?;
+    hang_up(system, "notification templates not reloaded").await?;
+    let during = submit(&mut intake, too_early(HOLDER), pb::CaseStatus::Refused).await?;
+    let text = gateway.received_text(&during).await?;
+    ensure!(
+        text.contains(SHIPPED),
+        "a broken file changed the text: {text}"
+    );
+
+    let edited = shipped.replacen(SHIPPED, EDITED, 1);
+    ensure!(
+        edited != shipped,
+        "the received template no longer says {SHIPPED}"
+    );
+    std::fs::write(templates, edited)?;
+    hang_up(system, "notification templates reloaded on SIGHUP").await?;
+    let after = submit(&mut intake, too_early(HOLDER), pb::CaseStatus::Refused).await?;
+    let text = gateway.received_text(&after).await?;
+    ensure!(text.contains(EDITED), "the edit was not applied: {text}");
+    ensure!(text.starts_with(SIGNATURE), "no signature: {text}");
+    Ok(())
+}
+
+/// Sends SIGHUP to intake and waits until its log shows `outcome` once more than before.
+async fn hang_up(system: &System, outcome: &str) -> Result<()> {
+    let log = system.log_file("intake");
+    let count = || std::fs::read_to_string(&log).map_or(0, |text| text.matches(outcome).count());
+    let before = count();
+    let pid = system
+        .process("intake")
+        .and_then(|process| process.pid())
+        .context("intake is not running")?;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid)?);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP)?;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while count() <= before {
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "intake never logged {outcome:?} after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 #[test]
@@ -613,6 +697,29 @@ impl Gateway {
             "not as the contract says: {problems:?}"
         );
         Ok(())
+    }
+
+    /// Waits for the received message of `case` and returns its text.
+    async fn received_text(&mut self, case: &pb::SubmitApplicationResponse) -> Result<String> {
+        let number = &case.case_number;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let received = self
+                .by_case
+                .get(number)
+                .into_iter()
+                .flatten()
+                .find(|notice| notice.message.kind.code() == "received");
+            if let Some(notice) = received {
+                return Ok(notice.message.text.clone());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "case {number} brought only {:?}",
+                self.kinds(number)
+            );
+            self.read(Duration::from_secs(1)).await?;
+        }
     }
 
     fn kinds(&self, case_number: &str) -> Vec<&'static str> {
