@@ -22,6 +22,11 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// field bad too, stays within it.
 pub const MAX_DETAIL_BYTES: usize = 8 * 1024;
 
+/// How often a server pings a connection that has been quiet, and how long it waits for the
+/// answer before it closes the connection.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Roughly what protobuf adds around each violation's field and reason.
 const VIOLATION_OVERHEAD_BYTES: usize = 8;
 

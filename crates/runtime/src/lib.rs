@@ -3,6 +3,7 @@
 //! counted calls, metrics and readiness over HTTP, the reloadable holiday calendar, request
 //! validation and graceful shutdown.
 
+pub mod accept;
 pub mod calendar;
 pub mod calls;
 pub mod config;

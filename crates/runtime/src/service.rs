@@ -222,13 +222,14 @@ async fn serve_until_shutdown<H: Health>(
     let reflection = grpc::reflection()?.max_decoding_message_size(grpc::MAX_REQUEST_BYTES);
     let routes = api.add_service(health_service).add_service(reflection);
     // Every call gets a span continuing its caller's trace, and is counted.
+    // HTTP/2 pings find clients that vanished without closing their connection (a crashed
+    // host, a dropped NAT entry), so that their connections and streams are freed.
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(grpc::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(grpc::KEEPALIVE_TIMEOUT))
         .layer(crate::calls::TracedCallLayer)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            grpc::until(shutdown),
-        )
+        .serve_with_incoming_shutdown(crate::accept::incoming(listener), grpc::until(shutdown))
         .await?;
     Ok(())
 }
