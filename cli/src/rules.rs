@@ -29,6 +29,8 @@ pub fn eval_lines(
     mut output: impl Write,
     calendar: &Calendar,
 ) -> io::Result<usize> {
+    // One date for the whole run, so that a run across midnight answers alike.
+    let today = residence_runtime::time::china_today();
     let mut line = Vec::new();
     let mut answered = 0;
     loop {
@@ -40,7 +42,7 @@ pub fn eval_lines(
         if text.trim().is_empty() {
             continue;
         }
-        let answer = eval_line(text.trim(), calendar);
+        let answer = eval_line(text.trim(), calendar, today);
         serde_json::to_writer(&mut output, &answer)?;
         output.write_all(b"\n")?;
         answered += 1;

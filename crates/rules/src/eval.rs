@@ -14,16 +14,17 @@ use crate::mask::mask_id_number;
 /// The rules a case may name.
 const RULES: &str = "id_number, due, endorsement, first_valid_until, address_change, mask";
 
-/// Evaluates one JSON line against the rules, using `calendar` for working days.
+/// Evaluates one JSON line against the rules, using `calendar` for working days and `today`
+/// (in China) to refuse identity numbers whose holder is not born yet.
 ///
 /// The answer echoes the case's `id` (or `null` when there is none) next to the `result`.
-pub fn eval_line(line: &str, calendar: &Calendar) -> Value {
+pub fn eval_line(line: &str, calendar: &Calendar, today: NaiveDate) -> Value {
     let case: Value = match serde_json::from_str(line) {
         Ok(case) => case,
         Err(e) => return answer(Value::Null, Err(format!("line is not valid JSON: {e}"))),
     };
     let id = case.get("id").cloned().unwrap_or(Value::Null);
-    answer(id, eval_case(&case, calendar))
+    answer(id, eval_case(&case, calendar, today))
 }
 
 fn answer(id: Value, result: Result<Value, String>) -> Value {
@@ -31,7 +32,7 @@ fn answer(id: Value, result: Result<Value, String>) -> Value {
     json!({ "id": id, "result": result })
 }
 
-fn eval_case(case: &Value, calendar: &Calendar) -> Result<Value, String> {
+fn eval_case(case: &Value, calendar: &Calendar, today: NaiveDate) -> Result<Value, String> {
     let case = case
         .as_object()
         .ok_or("expected a JSON object with rule and input")?;
@@ -45,20 +46,20 @@ fn eval_case(case: &Value, calendar: &Calendar) -> Result<Value, String> {
             .ok_or("input: expected a JSON object")?,
     );
     match rule {
-        "id_number" => id_number(&input),
+        "id_number" => id_number(&input, today),
         "due" => due(&input, calendar),
         "endorsement" => endorsement(&input),
         "first_valid_until" => first_valid_until(&input),
         "address_change" => address_change(&input, calendar),
-        "mask" => Ok(json!({ "masked": mask_id_number(input.text("id_number")?) })),
+        "mask" => mask(&input),
         other => Err(format!(
             "rule: unknown rule {other:?}, expected one of {RULES}"
         )),
     }
 }
 
-fn id_number(input: &Input<'_>) -> Result<Value, String> {
-    let answer = match IdNumber::parse(input.text("id_number")?) {
+fn id_number(input: &Input<'_>, today: NaiveDate) -> Result<Value, String> {
+    let answer = match IdNumber::parse_on(input.text("id_number")?, today) {
         Ok(number) => json!({
             "valid": true,
             "normalized": number.as_str(),
@@ -69,6 +70,17 @@ fn id_number(input: &Input<'_>) -> Result<Value, String> {
         Err(e) => json!({ "valid": false, "error": e.code(), "message": e.to_string() }),
     };
     Ok(answer)
+}
+
+/// A number that parses is masked as the system keeps it (trimmed, `X` upper-case); anything
+/// else character by character as given.
+fn mask(input: &Input<'_>) -> Result<Value, String> {
+    let raw = input.text("id_number")?;
+    let masked = match IdNumber::parse(raw) {
+        Ok(number) => number.masked(),
+        Err(_) => mask_id_number(raw),
+    };
+    Ok(json!({ "masked": masked }))
 }
 
 fn due(input: &Input<'_>, calendar: &Calendar) -> Result<Value, String> {
@@ -180,7 +192,8 @@ mod tests {
     use super::*;
 
     fn eval(line: &str) -> Value {
-        eval_line(line, &Calendar::new(vec![]).unwrap())
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        eval_line(line, &Calendar::new(vec![]).unwrap(), today)
     }
 
     fn error_of(answer: &Value) -> &str {

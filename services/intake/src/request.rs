@@ -23,16 +23,17 @@ const MAX_REFERENCE_LENGTH: usize = 128;
 const MAX_ACCESS_CODE_LENGTH: usize = 32;
 
 impl Submission {
-    /// The holder's ID number, or why it is not a valid one.
-    pub fn holder_id(&self) -> Result<IdNumber, IdNumberError> {
-        IdNumber::parse(&self.id_number)
+    /// The holder's ID number, or why it is not a valid one on `today` (a holder not born yet
+    /// has no valid number).
+    pub fn holder_id(&self, today: NaiveDate) -> Result<IdNumber, IdNumberError> {
+        IdNumber::parse_on(&self.id_number, today)
     }
 }
 
 impl AgentInput {
-    /// The agent's ID number, or why it is not a valid one.
-    pub fn id(&self) -> Result<IdNumber, IdNumberError> {
-        IdNumber::parse(&self.id_number)
+    /// The agent's ID number, or why it is not a valid one on `today`.
+    pub fn id(&self, today: NaiveDate) -> Result<IdNumber, IdNumberError> {
+        IdNumber::parse_on(&self.id_number, today)
     }
 }
 

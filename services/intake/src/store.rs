@@ -406,7 +406,7 @@ fn application(
         holder: events::Holder {
             name: submission.name.clone(),
             id_number: submission
-                .holder_id()
+                .holder_id(today)
                 .map(|id| id.as_str().to_owned())
                 .unwrap_or_else(|_| submission.id_number.clone()),
             phone: submission.phone.clone(),

@@ -64,7 +64,7 @@ pub fn assess(
     };
 
     let holder = check_id(
-        &submission.holder_id(),
+        &submission.holder_id(today),
         "applicant.id_number",
         &mut verdict.refusals,
     );
@@ -139,7 +139,7 @@ fn check_agent(
     switches: &Switches,
     refusals: &mut Vec<ReasonItem>,
 ) {
-    check_id(&agent.id(), "agent.id_number", refusals);
+    check_id(&agent.id(today), "agent.id_number", refusals);
     let age = holder.age_on(today);
     if let Err(refusal) = materials::agent_allowed(age, agent.relation, switches) {
         refusals.push(refusal_reason(refusal, "agent.relation"));

@@ -215,7 +215,8 @@ async fn check(case: &Value) -> Vec<String> {
 
     let (today, request) = match case["rule"].as_str().unwrap() {
         "id_number" | "mask" => {
-            let today: NaiveDate = "2026-03-02".parse().unwrap();
+            // Today, as `rules eval` judges a birth date against it.
+            let today = residence_runtime::time::china_today();
             let id_number = input["id_number"].as_str().unwrap();
             (
                 today,
@@ -360,4 +361,22 @@ fn the_harness_lives_on_the_cases_date() {
     let now: DateTime<Utc> = "2026-02-13T02:00:00Z".parse().unwrap();
     let date = residence_runtime::time::china_date(TimeSource::fixed(now).now());
     assert_eq!(date.to_string(), "2026-02-13");
+}
+
+#[tokio::test]
+async fn a_holder_not_born_yet_is_refused_on_both_paths() {
+    let today: NaiveDate = "2026-03-02".parse().unwrap();
+    let scratch = RunDir::new("intake-test-verdict-unborn").unwrap();
+    let api = intake(scratch.path(), today, item()).await;
+    // A valid check character for a birth date one day after `today`.
+    let unborn = "41172120260303123";
+    let id_number = "0123456789X"
+        .chars()
+        .map(|check| format!("{unborn}{check}"))
+        .find(|number| residence_rules::IdNumber::parse(number).is_ok())
+        .unwrap();
+    let request = application("unborn", &id_number, today + chrono::Days::new(10));
+    let (pre, submitted, _, _) = both(&api, request).await;
+    assert_eq!(pre, submitted);
+    assert_eq!(submitted.codes(), ["invalid_id_number_birth_date"]);
 }

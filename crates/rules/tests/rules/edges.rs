@@ -7,7 +7,7 @@ use residence_rules::eval::eval_line;
 use residence_rules::{DueDate, IdNumber, IdNumberError, PermitKind, mask_id_number};
 use serde_json::json;
 
-use crate::{date, shipped_calendar, with_check_char};
+use crate::{date, shipped_calendar, today, with_check_char};
 
 #[test]
 fn century_leap_rules_apply_to_birth_dates() {
@@ -176,6 +176,27 @@ fn masking_short_and_wide_input() {
 fn eval_normalises_id_numbers_like_parse() {
     let line =
         r#"{"id": "n", "rule": "id_number", "input": {"id_number": " 41172119880517108x "}}"#;
-    let answer = eval_line(line, &shipped_calendar());
+    let answer = eval_line(line, &shipped_calendar(), today());
     assert_eq!(answer["result"]["normalized"], json!("41172119880517108X"));
+}
+
+#[test]
+fn eval_refuses_a_holder_not_born_yet() {
+    let born_tomorrow = with_check_char("41172120261205123");
+    let line = json!({"id": "f", "rule": "id_number", "input": {"id_number": born_tomorrow}});
+    let answer = eval_line(&line.to_string(), &shipped_calendar(), today());
+    assert_eq!(answer["result"]["valid"], json!(false));
+    assert_eq!(answer["result"]["error"], json!("birth_date"));
+
+    let born_today = with_check_char("41172120261204123");
+    let line = json!({"id": "t", "rule": "id_number", "input": {"id_number": born_today}});
+    let answer = eval_line(&line.to_string(), &shipped_calendar(), today());
+    assert_eq!(answer["result"]["valid"], json!(true));
+}
+
+#[test]
+fn eval_masks_a_valid_number_as_it_is_kept() {
+    let line = r#"{"id": "m", "rule": "mask", "input": {"id_number": " 41172119880517108x "}}"#;
+    let answer = eval_line(line, &shipped_calendar(), today());
+    assert_eq!(answer["result"]["masked"], json!("411721********108X"));
 }

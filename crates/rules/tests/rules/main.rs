@@ -18,6 +18,12 @@ fn shipped_calendar() -> Calendar {
     Calendar::new(schedules.into()).unwrap()
 }
 
+/// The day the rule evaluations take as today, fixed so that the tests answer alike on any
+/// day.
+fn today() -> NaiveDate {
+    date("2026-12-04")
+}
+
 /// A date from `YYYY-MM-DD`, for readable tests.
 fn date(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
