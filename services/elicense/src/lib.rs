@@ -10,6 +10,7 @@ pub mod acknowledgement;
 pub mod api;
 pub mod document;
 pub mod entity;
+pub mod feeds;
 pub mod holder;
 pub mod issuance;
 pub mod keys;
@@ -32,6 +33,9 @@ use residence_runtime::{CommonArgs, Service};
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50056;
+
+/// How often the platforms' consumers are checked for and made again if missing.
+const FEED_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The key id signing licenses when none is configured.
 pub const DEFAULT_SIGNING_KEY_ID: &str = "key-1";
@@ -102,6 +106,18 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(0..=20)
     )]
     pub ack_resends: u32,
+
+    /// The e-license platforms that receive licenses, comma-separated codes (letters, digits,
+    /// `-`, `_`). For each the service keeps the durable consumers
+    /// `platform-<code>-licenses` and `platform-<code>-revocations`, which the platform's
+    /// NATS user reads through.
+    #[arg(
+        long,
+        env = "RESIDENCE_ELICENSE_PLATFORMS",
+        default_value = feeds::DEFAULT_PLATFORMS,
+        value_parser = check_platforms
+    )]
+    pub platforms: String,
 }
 
 impl Args {
@@ -128,6 +144,10 @@ impl Args {
             resends: self.ack_resends,
         }
     }
+}
+
+fn check_platforms(text: &str) -> Result<String, String> {
+    feeds::parse_platforms(text).map(|codes| codes.join(","))
 }
 
 fn parse_key_id(text: &str) -> Result<String, String> {
@@ -198,6 +218,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         policy: ack_policy,
     };
     service.spawn(|shutdown| watch.run(shutdown));
+    let platforms = feeds::parse_platforms(&args.platforms).map_err(anyhow::Error::msg)?;
+    let jetstream = service.jetstream();
+    service.spawn(|shutdown| async move {
+        // The platforms' consumers, created again should the broker lose them.
+        loop {
+            if let Err(error) = feeds::ensure(&jetstream, &platforms).await {
+                tracing::warn!(%error, "could not create the e-license platforms' consumers yet");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(FEED_CHECK_INTERVAL) => {}
+            }
+        }
+    });
 
     let api = api::ElicenseApi {
         db: service.db().clone(),
