@@ -27,6 +27,7 @@ use residence_proto::v1::supervision_service_client::SupervisionServiceClient;
 use residence_runtime::time::china_today;
 use residence_staff::{BearerToken, Role};
 use residence_system_tests::asyncapi::Contract;
+use residence_system_tests::system::{finish, start, wait_for_status};
 use serde_json::Value;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -202,26 +203,6 @@ fn a_template_with_a_placeholder_its_step_does_not_offer_stops_intake() -> Resul
     Ok(())
 }
 
-async fn start(run_prefix: &str) -> Result<System> {
-    let options = SystemOptions {
-        courier_failure_share: 0.0,
-        run_prefix: run_prefix.into(),
-        ..SystemOptions::default()
-    };
-    System::start(options).await
-}
-
-/// Stops the system, showing the services' logs when the test failed.
-async fn finish(system: System, result: Result<()>) -> Result<()> {
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 20));
-        }
-    }
-    system.stop().await?;
-    result
-}
-
 async fn notified_and_withdrawn(system: &System) -> Result<()> {
     let mut gateway = Gateway::bind(system).await?;
     let mut intake = system.intake_client()?;
@@ -238,13 +219,13 @@ async fn notified_and_withdrawn(system: &System) -> Result<()> {
     withdrawn_at_once(system, &incomplete).await?;
 
     // Decided cases cannot be withdrawn, whether on their way or closed.
-    let approved = wait_for(system, &pickup, pb::CaseStatus::ReadyForPickup).await?;
+    let approved = wait_for_status(system, &pickup, pb::CaseStatus::ReadyForPickup).await?;
     too_late_to_withdraw(&mut intake, &pickup).await?;
     collect(system, &pickup).await?;
-    let shipped = wait_for(system, &courier, pb::CaseStatus::Delivered).await?;
+    let shipped = wait_for_status(system, &courier, pb::CaseStatus::Delivered).await?;
     too_late_to_withdraw(&mut intake, &courier).await?;
     too_late_to_withdraw(&mut intake, &early).await?;
-    wait_for(system, &pickup, pb::CaseStatus::Collected).await?;
+    wait_for_status(system, &pickup, pb::CaseStatus::Collected).await?;
 
     let online = Recipient {
         phone: HOLDER_PHONE,
@@ -386,7 +367,7 @@ async fn withdrawn_at_once(system: &System, case: &pb::SubmitApplicationResponse
 /// A reviewer holds the case when its applicant withdraws it: the deciding service confirms,
 /// the case leaves the queue, and nothing decides, endorses or delivers it any more.
 async fn withdrawn_in_review(system: &System, case: &pb::SubmitApplicationResponse) -> Result<()> {
-    wait_for(system, case, pb::CaseStatus::InManualReview).await?;
+    wait_for_status(system, case, pb::CaseStatus::InManualReview).await?;
     let mut review = reviewer_of_town_a(system)?;
     let claim = pb::ClaimReviewRequest {
         case_number: case.case_number.clone(),
@@ -407,7 +388,7 @@ async fn withdrawn_in_review(system: &System, case: &pb::SubmitApplicationRespon
         answer.status() == pb::CaseStatus::InManualReview,
         "{answer:?}"
     );
-    let tracked = wait_for(system, case, pb::CaseStatus::Withdrawn).await?;
+    let tracked = wait_for_status(system, case, pb::CaseStatus::Withdrawn).await?;
     ensure!(
         tracked.is_final && !tracked.withdrawal_requested,
         "{tracked:?}"
@@ -762,15 +743,15 @@ async fn rated_and_supervised(system: &System) -> Result<()> {
     ensure!(answer.status() == pb::CaseStatus::Withdrawn, "{answer:?}");
 
     // Open cases cannot be rated.
-    wait_for(system, &in_review, pb::CaseStatus::InManualReview).await?;
-    wait_for(system, &collected, pb::CaseStatus::ReadyForPickup).await?;
+    wait_for_status(system, &in_review, pb::CaseStatus::InManualReview).await?;
+    wait_for_status(system, &collected, pb::CaseStatus::ReadyForPickup).await?;
     for open in [&in_review, &collected] {
         let level = pb::RatingLevel::VerySatisfied;
         let refused = rate(&mut intake, open, pb::RatingChannel::Web, level, "").await;
         ensure!(code(&refused) == Code::FailedPrecondition, "{refused:?}");
     }
     collect(system, &collected).await?;
-    wait_for(system, &collected, pb::CaseStatus::Collected).await?;
+    wait_for_status(system, &collected, pb::CaseStatus::Collected).await?;
 
     let town_a = rated(&mut intake, &collected).await?;
     let comment = "撤回后仍多次接到催办电话";
@@ -1182,29 +1163,6 @@ async fn track(
         access_code: case.access_code.clone(),
     };
     Ok(intake.track_case(request).await?.into_inner())
-}
-
-async fn wait_for(
-    system: &System,
-    case: &pb::SubmitApplicationResponse,
-    wanted: pb::CaseStatus,
-) -> Result<pb::TrackCaseResponse> {
-    let mut intake = system.intake_client()?;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let tracked = track(&mut intake, case).await?;
-        if tracked.status() == wanted {
-            return Ok(tracked);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "case {} never became {wanted:?}; last {:?}",
-                case.case_number,
-                tracked.status()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The reasons as a message shows them, each without its full stop.

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use residence_cli::staff::StaffChannel;
-use residence_cli::system::{Service, System, SystemOptions};
+use residence_cli::system::{Service, System};
 use residence_launcher::{binary_path, project_root};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
 use residence_staff::Role;
 use residence_system_tests::asyncapi::{Contract, ensure_none};
+use residence_system_tests::system::{finish, start, wait_for_license};
 
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDERS: [&str; 3] = [
@@ -84,27 +84,6 @@ async fn residence(arguments: &[&str]) -> Result<Run> {
     })
 }
 
-async fn wait_for_license(
-    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<StaffChannel>,
-    case_number: &str,
-) -> Result<pb::VerifyLicenseResponse> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let request = pb::GetLicenseByCaseRequest {
-            case_number: case_number.to_owned(),
-        };
-        match elicense.get_license_by_case(request).await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status) if status.code() == tonic::Code::NotFound => {}
-            Err(status) => return Err(status.into()),
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no license for case {case_number}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The text of `file` with the first character of the holder's residence address changed.
 fn one_character_changed(file: &Path) -> Result<String> {
     let text = std::fs::read_to_string(file)?;
@@ -116,32 +95,20 @@ fn one_character_changed(file: &Path) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_issued_license_verifies_and_a_changed_copy_does_not() -> Result<()> {
-    let options = SystemOptions {
-        courier_failure_share: 0.0,
-        run_prefix: "licenses".into(),
-        ..SystemOptions::default()
-    };
-    let system = System::start(options).await?;
+    let system = start("licenses").await?;
     let result = exercise(&system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn exercise(system: &System) -> Result<()> {
     let mut intake = system.intake_client()?;
-    let mut elicense = system.elicense_client()?;
     let mut cases = Vec::new();
     for holder in HOLDERS {
         let submitted = intake.submit_application(application(holder)).await?;
         cases.push(submitted.into_inner().case_number);
     }
     for case in &cases {
-        let license = wait_for_license(&mut elicense, case).await?;
+        let license = wait_for_license(system, case).await?;
         assert!(license.valid, "{license:?}");
     }
 
@@ -220,10 +187,10 @@ async fn exercise(system: &System) -> Result<()> {
         .await?
         .into_inner();
     assert!(!reversed.reversed_at.is_empty());
-    let identifier = wait_for_license(&mut elicense, &cases[0]).await?.identifier;
+    let identifier = wait_for_license(system, &cases[0]).await?.identifier;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let license = wait_for_license(&mut elicense, &cases[0]).await?;
+        let license = wait_for_license(system, &cases[0]).await?;
         if license.status() == pb::LicenseStatus::Revoked {
             break;
         }

@@ -5,9 +5,7 @@
 //!
 //! The service binaries must be built first (`cargo build --workspace --bins`).
 
-use std::time::Duration;
-
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, ensure};
 use residence_cli::system::{Service, System, SystemOptions};
 use residence_courier::entity::waybill;
 use residence_events::logistics;
@@ -16,8 +14,8 @@ use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
 use residence_system_tests::asyncapi::{Contract, ensure_none};
 use residence_system_tests::capture::{self, Stored};
+use residence_system_tests::system::{finish, wait_for_status};
 use sea_orm::{Database, EntityTrait};
-use tonic::transport::Channel;
 
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDERS: [&str; 3] = [
@@ -64,30 +62,6 @@ fn courier_application(id_number: &str) -> pb::SubmitApplicationRequest {
     }
 }
 
-/// Polls a case until it is ready for pickup at the window.
-async fn wait_ready_for_pickup(
-    intake: &mut pb::intake_service_client::IntakeServiceClient<Channel>,
-    submitted: &pb::SubmitApplicationResponse,
-) -> Result<pb::TrackCaseResponse> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let track = intake
-            .track_case(pb::TrackCaseRequest {
-                case_number: submitted.case_number.clone(),
-                access_code: submitted.access_code.clone(),
-            })
-            .await?
-            .into_inner();
-        if track.status() == pb::CaseStatus::ReadyForPickup {
-            return Ok(track);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("case {} stayed {:?}", track.case_number, track.status());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_undeliverable_permit_falls_back_to_the_window_and_the_applicant_is_told() -> Result<()>
 {
@@ -98,13 +72,7 @@ async fn an_undeliverable_permit_falls_back_to_the_window_and_the_applicant_is_t
     };
     let system = System::start(options).await?;
     let result = exercise(&system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn exercise(system: &System) -> Result<()> {
@@ -124,7 +92,7 @@ async fn exercise(system: &System) -> Result<()> {
     }
 
     for case in &submitted {
-        let track = wait_ready_for_pickup(&mut intake, case).await?;
+        let track = wait_for_status(system, case, pb::CaseStatus::ReadyForPickup).await?;
         let notes: Vec<&str> = track
             .history
             .iter()

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use residence_cli::staff::StaffChannel;
-use residence_cli::system::{Service, System, SystemOptions};
+use residence_cli::system::{Service, System};
 use residence_launcher::binary_path;
 use residence_proto::v1 as pb;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
 use residence_runtime::time::china_today;
 use residence_staff::{BearerToken, Role};
+use residence_system_tests::system::{finish, start, wait_for_status};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use tonic::Code;
 
@@ -31,20 +32,9 @@ const LEGAL_BASIS: &str = "《居住证暂行条例》第九条";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_case_pauses_its_clock_and_a_referred_case_is_denied_by_the_officer()
 -> Result<()> {
-    let options = SystemOptions {
-        courier_failure_share: 0.0,
-        run_prefix: "manual-review".into(),
-        ..SystemOptions::default()
-    };
-    let mut system = System::start(options).await?;
+    let mut system = start("manual-review").await?;
     let result = exercise(&mut system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn exercise(system: &mut System) -> Result<()> {
@@ -383,33 +373,6 @@ async fn wait_for_task(
         }
         if tokio::time::Instant::now() > deadline {
             bail!("the review task of {case_number} never became {wanted:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_status(
-    system: &System,
-    case: &pb::SubmitApplicationResponse,
-    wanted: pb::CaseStatus,
-) -> Result<pb::TrackCaseResponse> {
-    let mut intake = system.intake_client()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let request = pb::TrackCaseRequest {
-            case_number: case.case_number.clone(),
-            access_code: case.access_code.clone(),
-        };
-        let tracked = intake.track_case(request).await?.into_inner();
-        if tracked.status() == wanted {
-            return Ok(tracked);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "case {} never became {wanted:?}; last {:?}",
-                case.case_number,
-                tracked.status()
-            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use residence_cli::system::{Service, System, SystemOptions};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
+use residence_system_tests::system::{finish, wait_for_license, wait_for_status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -170,12 +171,7 @@ async fn one_case_makes_one_connected_trace_and_the_metrics_count_it() -> Result
     };
     let mut system = System::start(options).await?;
     let result = exercise(&mut system, &collector).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
+    let result = finish(system, result).await;
     stop_collector.cancel();
     result
 }
@@ -192,7 +188,7 @@ async fn exercise(system: &mut System, collector: &Collector) -> Result<()> {
         .submit_application(courier_application())
         .await?
         .into_inner();
-    wait_delivered(&mut intake, &submitted).await?;
+    wait_for_status(system, &submitted, pb::CaseStatus::Delivered).await?;
     wait_for_license(system, &submitted.case_number).await?;
 
     let metrics = system
@@ -204,48 +200,6 @@ async fn exercise(system: &mut System, collector: &Collector) -> Result<()> {
     // Stopping the services exports the spans they still hold.
     system.stop_processes().await?;
     check_trace(&collector.spans(), &submitted.case_number)
-}
-
-async fn wait_delivered(
-    intake: &mut pb::intake_service_client::IntakeServiceClient<Channel>,
-    submitted: &pb::SubmitApplicationResponse,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let track = intake
-            .track_case(pb::TrackCaseRequest {
-                case_number: submitted.case_number.clone(),
-                access_code: submitted.access_code.clone(),
-            })
-            .await?
-            .into_inner();
-        if track.status() == pb::CaseStatus::Delivered {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("case {} stayed {:?}", track.case_number, track.status());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_license(system: &System, case_number: &str) -> Result<()> {
-    let mut elicense = system.elicense_client()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let request = pb::GetLicenseByCaseRequest {
-            case_number: case_number.to_owned(),
-        };
-        match elicense.get_license_by_case(request).await {
-            Ok(_) => return Ok(()),
-            Err(status) if status.code() == tonic::Code::NotFound => {}
-            Err(status) => return Err(status.into()),
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no license for case {case_number}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `GET path` over HTTP/1.1: the status code and the body.

@@ -10,11 +10,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use residence_cli::staff::StaffChannel;
 use residence_cli::system::{Database, System, SystemOptions};
 use residence_proto::v1 as pb;
 use residence_runtime::time::china_today;
-use tonic::transport::Channel;
+use residence_system_tests::system::{finish, wait_for_license, wait_for_status};
 
 /// Synthetic holders: valid GB 11643 numbers of no real person.
 const HOLDER_MALE: &str = "411721199001011237";
@@ -77,36 +76,6 @@ fn by_courier(mut request: pb::SubmitApplicationRequest) -> pb::SubmitApplicatio
     request
 }
 
-/// Polls a case until `done` holds or the deadline passes.
-async fn wait_for(
-    intake: &mut pb::intake_service_client::IntakeServiceClient<Channel>,
-    submitted: &pb::SubmitApplicationResponse,
-    what: &str,
-    done: impl Fn(&pb::TrackCaseResponse) -> bool,
-) -> Result<pb::TrackCaseResponse> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let track = intake
-            .track_case(pb::TrackCaseRequest {
-                case_number: submitted.case_number.clone(),
-                access_code: submitted.access_code.clone(),
-            })
-            .await?
-            .into_inner();
-        if done(&track) {
-            return Ok(track);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "case {} never became {what}; last status {:?}",
-                track.case_number,
-                track.status()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn every_path(database: Database) -> Result<()> {
     let options = SystemOptions {
         database,
@@ -116,13 +85,7 @@ async fn every_path(database: Database) -> Result<()> {
     };
     let system = System::start(options).await?;
     let result = exercise(&system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn exercise(system: &System) -> Result<()> {
@@ -216,23 +179,14 @@ async fn exercise(system: &System) -> Result<()> {
         .into_inner();
     assert_eq!(supplemented.status(), pb::CaseStatus::Accepted);
 
-    let delivered = wait_for(&mut intake, &courier, "delivered", |t| {
-        t.status() == pb::CaseStatus::Delivered
-    })
-    .await?;
+    let delivered = wait_for_status(system, &courier, pb::CaseStatus::Delivered).await?;
     assert!(delivered.is_final);
     assert!(!delivered.parcel_reference.is_empty());
     assert!(!delivered.new_valid_until.is_empty());
 
-    wait_for(&mut intake, &outside, "in manual review", |t| {
-        t.status() == pb::CaseStatus::InManualReview
-    })
-    .await?;
+    wait_for_status(system, &outside, pb::CaseStatus::InManualReview).await?;
     refer_and_deny(system, &outside.case_number).await?;
-    let denied = wait_for(&mut intake, &outside, "denied", |t| {
-        t.status() == pb::CaseStatus::Denied
-    })
-    .await?;
+    let denied = wait_for_status(system, &outside, pb::CaseStatus::Denied).await?;
     assert!(denied.is_final);
     let denial = decision
         .get_decision(pb::GetDecisionRequest {
@@ -245,10 +199,7 @@ async fn exercise(system: &System) -> Result<()> {
     assert_eq!(denial.decided_by, "officer-1");
 
     for case in [&pickup, &supplemented] {
-        wait_for(&mut intake, case, "ready for pickup", |t| {
-            t.status() == pb::CaseStatus::ReadyForPickup
-        })
-        .await?;
+        wait_for_status(system, case, pb::CaseStatus::ReadyForPickup).await?;
         let collected = delivery
             .record_collection(pb::RecordCollectionRequest {
                 case_number: case.case_number.clone(),
@@ -258,10 +209,7 @@ async fn exercise(system: &System) -> Result<()> {
             .await?
             .into_inner();
         assert_eq!(collected.state(), pb::DeliveryState::Collected);
-        wait_for(&mut intake, case, "collected", |t| {
-            t.status() == pb::CaseStatus::Collected
-        })
-        .await?;
+        wait_for_status(system, case, pb::CaseStatus::Collected).await?;
     }
 
     // The late endorsement restarts from the application day.
@@ -282,7 +230,7 @@ async fn exercise(system: &System) -> Result<()> {
 
     // One license per approval, verifiable; none for the denial. Each holder here has one.
     for case in [&courier, &pickup, &supplemented] {
-        let license = wait_for_license(&mut elicense, &case.case_number).await?;
+        let license = wait_for_license(system, &case.case_number).await?;
         assert!(license.valid, "{license:?}");
         assert_eq!(license.status(), pb::LicenseStatus::Current);
         let verified = elicense
@@ -358,27 +306,6 @@ async fn refer_and_deny(system: &System, case_number: &str) -> Result<()> {
         })
         .await?;
     Ok(())
-}
-
-async fn wait_for_license(
-    elicense: &mut pb::elicense_service_client::ElicenseServiceClient<StaffChannel>,
-    case_number: &str,
-) -> Result<pb::VerifyLicenseResponse> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let request = pb::GetLicenseByCaseRequest {
-            case_number: case_number.to_owned(),
-        };
-        match elicense.get_license_by_case(request).await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status) if status.code() == tonic::Code::NotFound => {}
-            Err(status) => return Err(status.into()),
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no license for case {case_number}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,11 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`).
 
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use residence_cli::staff::StaffChannel;
-use residence_cli::system::{Service, System, SystemOptions};
+use residence_cli::system::{Service, System};
 use residence_proto::v1 as pb;
 use residence_proto::v1::decision_service_client::DecisionServiceClient;
 use residence_proto::v1::delivery_service_client::DeliveryServiceClient;
@@ -21,7 +19,7 @@ use residence_proto::v1::intake_service_client::IntakeServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
 use residence_runtime::time::china_today;
 use residence_staff::{BearerToken, Claims, Role, Scope};
-use tonic::transport::Channel;
+use residence_system_tests::system::{finish, start, wait_for_license, wait_for_status};
 use tonic::{Code, Status};
 
 /// Synthetic people: valid GB 11643 numbers of no real person.
@@ -244,20 +242,9 @@ async fn only(desk: &mut Desk, role: &str, allowed: &[Call], cases: &Cases) -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_makes_its_own_calls_and_no_other() -> Result<()> {
-    let options = SystemOptions {
-        courier_failure_share: 0.0,
-        run_prefix: "staff".into(),
-        ..SystemOptions::default()
-    };
-    let system = System::start(options).await?;
+    let system = start("staff").await?;
     let result = check(&system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn check(system: &System) -> Result<()> {
@@ -558,49 +545,4 @@ fn materials(kinds: &[pb::MaterialKind]) -> Vec<pb::Material> {
             reference: format!("scan-{i}"),
         })
         .collect()
-}
-
-async fn wait_for_status(
-    system: &System,
-    case: &pb::SubmitApplicationResponse,
-    wanted: pb::CaseStatus,
-) -> Result<()> {
-    let mut intake: IntakeServiceClient<Channel> = system.intake_client()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let request = pb::TrackCaseRequest {
-            case_number: case.case_number.clone(),
-            access_code: case.access_code.clone(),
-        };
-        let status = intake.track_case(request).await?.into_inner().status();
-        if status == wanted {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "case {} never became {wanted:?}; last {status:?}",
-                case.case_number
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_license(system: &System, case_number: &str) -> Result<()> {
-    let mut elicense = system.elicense_client()?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let request = pb::GetLicenseByCaseRequest {
-            case_number: case_number.to_owned(),
-        };
-        match elicense.get_license_by_case(request).await {
-            Ok(_) => return Ok(()),
-            Err(status) if status.code() == Code::NotFound => {}
-            Err(status) => return Err(status).context("license lookup"),
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no license for case {case_number}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -21,6 +21,7 @@ use residence_proto::v1::intake_service_client::IntakeServiceClient;
 use residence_proto::v1::review_service_client::ReviewServiceClient;
 use residence_runtime::grpc::MAX_REQUEST_BYTES;
 use residence_runtime::time::china_today;
+use residence_system_tests::system::finish;
 use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -45,13 +46,7 @@ async fn bad_input_is_refused_field_by_field_and_changes_nothing() -> Result<()>
     };
     let mut system = System::start(options).await?;
     let result = check(&mut system).await;
-    if result.is_err() {
-        for name in system.process_names() {
-            eprintln!("--- {name}\n{}", system.log_tail(&name, 15));
-        }
-    }
-    system.stop().await?;
-    result
+    finish(system, result).await
 }
 
 async fn check(system: &mut System) -> Result<()> {

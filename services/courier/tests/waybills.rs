@@ -15,32 +15,22 @@ use residence_eventing::{Handler, Incoming, OutboxWriter, Outcome, RelayHandle};
 use residence_events::partner::{PARCEL_STATUS_SCHEMA, ParcelStatus, Party, WaybillRequest};
 use residence_events::{self as events, DeliveryMethod, DeliveryStarted, Recipient, logistics};
 use residence_item::ServiceItem;
+use residence_launcher::RunDir;
+use residence_test_support::{database, incoming};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use sea_orm_migration::MigratorTrait;
 
 const SHIPPED_ITEM: &str = include_str!("../../../deploy/service-item.toml");
 
 struct TestApp {
     db: DatabaseConnection,
     tracking: TrackingHandler,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Best effort: a leftover temporary folder does no harm.
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    /// The run folder of the database, removed with the app.
+    _run: RunDir,
 }
 
 async fn spawn_app() -> TestApp {
-    let dir = std::env::temp_dir().join(format!("courier-test-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}?mode=rwc", dir.join("courier.db").display());
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = residence_runtime::database::connect("courier", &url)
-        .await
-        .unwrap();
-    Migrator::up(&db, None).await.unwrap();
+    let run = RunDir::new("courier-test").unwrap();
+    let db = database::sqlite::<Migrator>(&run, "courier").await.unwrap();
     TestApp {
         tracking: TrackingHandler {
             db: db.clone(),
@@ -49,7 +39,7 @@ async fn spawn_app() -> TestApp {
             consumer: residence_courier::tracking::consumer("ems"),
         },
         db,
-        dir,
+        _run: run,
     }
 }
 
@@ -64,17 +54,6 @@ fn item_switched_to_zto() -> String {
     SHIPPED_ITEM
         .replacen("enabled = false", "enabled = true", 1)
         .replacen("enabled = true", "enabled = false", 1)
-}
-
-fn incoming<T: serde::Serialize>(id: &str, subject: &str, payload: &T) -> Incoming {
-    Incoming {
-        id: id.to_owned(),
-        subject: subject.to_owned(),
-        case_number: None,
-        payload: bytes::Bytes::from(serde_json::to_vec(payload).unwrap()),
-        headers: None,
-        delivered: 1,
-    }
 }
 
 fn delivery_started(case_number: &str) -> Incoming {

@@ -1,11 +1,9 @@
-//! The harness: the service's handlers and API over a fresh database (SQLite in a temporary
-//! folder unless a test brings PostgreSQL), staff tokens, and the events they are fed.
+//! The harness: the service's handlers and API over a fresh database (SQLite in a run folder
+//! unless a test brings PostgreSQL), staff tokens, and the events they are fed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
-use ed25519_dalek::SigningKey;
+use chrono::Utc;
 use residence_audit::audit_record;
 use residence_decision::api::DecisionApi;
 use residence_decision::entity::decision;
@@ -16,21 +14,16 @@ use residence_decision::withdrawal::WithdrawalHandler;
 use residence_eventing::entity::outbox;
 use residence_eventing::{Incoming, OutboxWriter, RelayHandle};
 use residence_events::{
-    self as events, Application, CaseWithdrawalRequested, Channel, DeliveryMethod, DeliveryRequest,
-    Finding, Holder, ReviewCompleted, ReviewOutcome, Timeliness,
+    self as events, Application, CaseWithdrawalRequested, Finding, ReviewCompleted, ReviewOutcome,
 };
 use residence_item::ServiceItem;
-use residence_staff::{BearerToken, Claims, Role, Scope, StaffAuth, StaffKeys};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
-use sea_orm_migration::MigratorTrait;
+use residence_launcher::RunDir;
+use residence_staff::Role;
+use residence_test_support::{database, fixtures, records, staff};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use tonic::Request;
-use tonic::service::Interceptor;
 
-/// The seed of the key staff tokens in these tests are signed with.
-const STAFF_KEY: [u8; 32] = [9; 32];
+pub use residence_test_support::incoming;
 
 /// The staff id every test token names.
 pub const OFFICER: &str = "officer-7";
@@ -38,53 +31,44 @@ pub const OFFICER: &str = "officer-7";
 /// The town the addresses of [`application`] lie in.
 pub const TOWN: &str = "412824101";
 
+/// The service's handlers and API over one fresh database, driven by the tests directly.
 pub struct TestApp {
     pub db: DatabaseConnection,
     pub api: DecisionApi,
     pub reviewed: DecisionHandler,
     pub withdrawals: WithdrawalHandler,
-    pub dir: Option<PathBuf>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Best effort: a leftover temporary folder does no harm.
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
+    /// The run folder [`spawn_app`] made for the database, removed with the app.
+    _run: Option<RunDir>,
 }
 
 /// A fresh app over a new SQLite database.
 pub async fn spawn_app() -> TestApp {
-    let dir = std::env::temp_dir().join(format!("decision-test-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}?mode=rwc", dir.join("decision.db").display());
-    let mut app = app_at(&url).await;
-    app.dir = Some(dir);
+    let run = RunDir::new("decision-test").unwrap();
+    let db = database::sqlite::<Migrator>(&run, "decision")
+        .await
+        .unwrap();
+    let mut app = app_with(db);
+    app._run = Some(run);
     app
 }
 
 /// A fresh app over the empty database at `url`, migrated first.
 pub async fn app_at(url: &str) -> TestApp {
-    let db = residence_runtime::database::connect("decision", url)
+    let db = database::migrated::<Migrator>("decision", url)
         .await
         .unwrap();
-    Migrator::up(&db, None).await.unwrap();
     app_with(db)
 }
 
 /// The county's service item, as deployed.
 pub fn item() -> Arc<ServiceItem> {
-    let text = include_str!("../../../../deploy/service-item.toml");
-    Arc::new(ServiceItem::parse(text).unwrap())
+    fixtures::service_item()
 }
 
 /// The handlers and API over `db`, migrated already.
 pub fn app_with(db: DatabaseConnection) -> TestApp {
     let item = item();
     let outbox = OutboxWriter::new("decision");
-    let mut keys = StaffKeys::default();
-    keys.insert(SigningKey::from_bytes(&STAFF_KEY).verifying_key());
     TestApp {
         api: DecisionApi {
             officer: Officer {
@@ -93,7 +77,7 @@ pub fn app_with(db: DatabaseConnection) -> TestApp {
                 relay: RelayHandle::default(),
                 item: Arc::clone(&item),
             },
-            staff: StaffAuth::new(keys, "412824"),
+            staff: staff::auth(),
         },
         reviewed: DecisionHandler {
             db: db.clone(),
@@ -107,55 +91,18 @@ pub fn app_with(db: DatabaseConnection) -> TestApp {
             relay: RelayHandle::default(),
         },
         db,
-        dir: None,
+        _run: None,
     }
 }
 
 /// `message` as sent by [`OFFICER`] in `role`, scoped to the whole county.
 pub fn as_staff<T>(role: Role, message: T) -> Request<T> {
-    let now = Utc::now().timestamp();
-    let claims = Claims {
-        sub: OFFICER.into(),
-        role,
-        scope: Scope::parse("412824").unwrap(),
-        iat: now,
-        exp: now + 600,
-    };
-    let key = SigningKey::from_bytes(&STAFF_KEY);
-    let token = residence_staff::token::issue(&claims, &key).unwrap();
-    let metadata = BearerToken::new(&token)
-        .unwrap()
-        .call(Request::new(()))
-        .unwrap()
-        .into_parts()
-        .0;
-    let mut request = Request::new(message);
-    *request.metadata_mut() = metadata;
-    request
+    staff::request(OFFICER, role, message)
 }
 
 /// An on-time application of a synthetic holder in [`TOWN`]: the rules approve it.
 pub fn application(case_number: &str) -> Application {
-    let date = |text: &str| text.parse::<NaiveDate>().unwrap();
-    Application {
-        case_number: case_number.into(),
-        channel: Channel::Window,
-        holder: Holder {
-            name: "测试人".into(),
-            id_number: "411721199001011237".into(),
-            phone: "13800000000".into(),
-        },
-        permit_valid_until: date("2026-03-10"),
-        applied_on: date("2026-02-10"),
-        timeliness: Timeliness::OnTime,
-        residence_address: "河南省驻马店市西平县五沟营镇东街1号".into(),
-        address_change: None,
-        delivery: DeliveryRequest {
-            method: DeliveryMethod::Pickup,
-            recipient: None,
-        },
-        agent: None,
-    }
+    fixtures::application(case_number, "河南省驻马店市西平县五沟营镇东街1号")
 }
 
 /// Review passed `case_number` on to the rules.
@@ -190,17 +137,6 @@ pub fn withdrawal(case_number: &str) -> CaseWithdrawalRequested {
     }
 }
 
-pub fn incoming<T: serde::Serialize>(id: &str, subject: &str, payload: &T) -> Incoming {
-    Incoming {
-        id: id.to_owned(),
-        subject: subject.to_owned(),
-        case_number: None,
-        payload: bytes::Bytes::from(serde_json::to_vec(payload).unwrap()),
-        headers: None,
-        delivered: 1,
-    }
-}
-
 pub fn review_completed(id: &str, review: &ReviewCompleted) -> Incoming {
     incoming(id, events::REVIEW_COMPLETED.subject, review)
 }
@@ -232,44 +168,26 @@ impl TestApp {
 
     /// The outbox rows of `case_number` on `subject`, oldest first.
     pub async fn outbox_on(&self, subject: &str, case_number: &str) -> Vec<outbox::Model> {
-        outbox::Entity::find()
-            .filter(outbox::Column::Subject.eq(subject))
-            .filter(outbox::Column::CaseNumber.eq(case_number))
-            .order_by_asc(outbox::Column::Id)
-            .all(&self.db)
-            .await
-            .unwrap()
+        let mut rows = records::outbox_on(&self.db, subject).await.unwrap();
+        rows.retain(|row| row.case_number == case_number);
+        rows
     }
 
     /// The subjects of every event enqueued for `case_number`, oldest first.
     pub async fn events_of(&self, case_number: &str) -> Vec<String> {
-        let rows = outbox::Entity::find()
-            .filter(outbox::Column::CaseNumber.eq(case_number))
-            .order_by_asc(outbox::Column::Id)
-            .all(&self.db)
-            .await
-            .unwrap();
-        rows.into_iter().map(|row| row.subject).collect()
-    }
-
-    /// The case's audit trail, oldest first.
-    pub async fn trail(&self, case_number: &str) -> Vec<audit_record::Model> {
-        audit_record::Entity::find()
-            .filter(audit_record::Column::CaseNumber.eq(case_number))
-            .order_by_asc(audit_record::Column::Seq)
-            .all(&self.db)
+        records::outbox_subjects(&self.db, case_number)
             .await
             .unwrap()
     }
 
+    /// The case's audit trail, oldest first.
+    pub async fn trail(&self, case_number: &str) -> Vec<audit_record::Model> {
+        records::audit_trail(&self.db, case_number).await.unwrap()
+    }
+
     /// Marks every outbox row published, as the relay would.
     pub async fn mark_published(&self) {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::PublishedAt, Expr::value(Utc::now()))
-            .filter(outbox::Column::PublishedAt.is_null())
-            .exec(&self.db)
-            .await
-            .unwrap();
+        records::mark_published(&self.db).await.unwrap();
     }
 
     /// The decision on `case_number`, if any.

@@ -3,35 +3,23 @@
 //! event tells the rest of the system. Over the broker, a referred case's withdrawal comes out
 //! as one `residence.v1.decision.withdrawn`, however often the request arrives.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
-use async_nats::jetstream::{self, consumer::pull};
-use futures::TryStreamExt;
+use anyhow::{Context, Result};
 use futures::future::join_all;
 use residence_decision::entity::{pending, pending_state};
 use residence_decision::handler::{self, DecisionHandler};
 use residence_decision::store;
 use residence_decision::withdrawal::{self, WithdrawalHandler};
-use residence_eventing::envelope::{Envelope, header, to_header_map};
-use residence_eventing::{
-    ConsumerSpec, Handler, OutboxWriter, Outcome, Relay, run_consumer, streams,
-};
+use residence_eventing::envelope::header;
+use residence_eventing::{ConsumerSpec, Handler, OutboxWriter, Outcome, Relay, streams};
 use residence_events::{self as events, DecisionWithdrawn};
-use residence_launcher::{NatsServer, Postgres, RunDir, ensure_nats_server, project_root};
+use residence_launcher::{Postgres, RunDir};
 use residence_proto::v1::{self as pb, decision_service_server::DecisionService};
 use residence_staff::Role;
+use residence_test_support::{Background, Broker, wait_until};
 use sea_orm::EntityTrait;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::app::*;
-
-/// How long any one expected thing may take.
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Cases raced per path.
 const RACES: usize = 12;
@@ -144,28 +132,22 @@ async fn a_withdrawal_and_a_decision_overlapping_on_postgres_leave_one_outcome()
 /// The consumers and relay of the service, running against one nats-server.
 struct Running {
     app: TestApp,
-    jetstream: jetstream::Context,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    _nats: NatsServer,
+    broker: Broker,
+    background: Background,
     _postgres: Postgres,
     _run: RunDir,
 }
 
 async fn start() -> Result<Running> {
     let run = RunDir::new("decision-broker-test")?;
-    let binary = ensure_nats_server(&project_root()?).await?;
-    let nats = NatsServer::start(&binary, &run.path().join("nats")).await?;
-    let jetstream = jetstream::new(async_nats::connect(nats.url()).await?);
-    streams::ensure_all(&jetstream)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let broker = Broker::start(&run).await?;
+    let jetstream = broker.jetstream();
     let (app, postgres) = postgres_app(&run).await?;
 
-    let shutdown = CancellationToken::new();
+    let mut background = Background::new();
     let relay = Relay::new(app.db.clone(), jetstream.clone());
     let relay_handle = relay.handle();
-    let mut tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+    background.spawn(|shutdown| relay.run(shutdown));
     let outbox = OutboxWriter::new("decision");
     let reviewed = DecisionHandler {
         db: app.db.clone(),
@@ -174,7 +156,7 @@ async fn start() -> Result<Running> {
         item: item(),
     };
     let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
-    tasks.push(consume(&jetstream, spec, reviewed, &shutdown));
+    background.consume(jetstream, spec, reviewed);
     let withdrawals = WithdrawalHandler {
         db: app.db.clone(),
         outbox,
@@ -185,117 +167,30 @@ async fn start() -> Result<Running> {
         streams::RESIDENCE,
         withdrawal::SUBJECTS,
     );
-    tasks.push(consume(&jetstream, spec, withdrawals, &shutdown));
+    background.consume(jetstream, spec, withdrawals);
     Ok(Running {
         app,
-        jetstream,
-        shutdown,
-        tasks,
-        _nats: nats,
+        broker,
+        background,
         _postgres: postgres,
         _run: run,
     })
 }
 
-fn consume<H: Handler>(
-    jetstream: &jetstream::Context,
-    spec: ConsumerSpec,
-    handler: H,
-    shutdown: &CancellationToken,
-) -> JoinHandle<()> {
-    let task = run_consumer(jetstream.clone(), spec, Arc::new(handler), shutdown.clone());
-    tokio::spawn(task)
-}
-
 impl Running {
-    /// Publishes an internal event as `source` would.
-    async fn publish<T: serde::Serialize>(
-        &self,
-        event_type: events::EventType,
-        source: &str,
-        case_number: &str,
-        event_id: &str,
-        payload: &T,
-    ) -> Result<()> {
-        let mut envelope = Envelope::new(event_type.subject, source, case_number);
-        envelope.id = event_id.to_owned();
-        let headers = to_header_map(&envelope.headers());
-        let payload = serde_json::to_vec(payload)?.into();
-        self.jetstream
-            .publish_with_headers(event_type.subject, headers, payload)
-            .await?
-            .await?;
-        Ok(())
-    }
-
     /// Waits until `durable` has nothing pending or unacknowledged.
     async fn wait_consumed(&self, durable: &str) -> Result<()> {
-        wait_until(&format!("{durable} to catch up"), || async {
-            let Ok(stream) = self.jetstream.get_stream(streams::RESIDENCE).await else {
-                return false;
-            };
-            let Ok(mut consumer) = stream.get_consumer::<pull::Config>(durable).await else {
-                return false;
-            };
-            consumer
-                .info()
-                .await
-                .is_ok_and(|info| info.num_pending == 0 && info.num_ack_pending == 0)
-        })
-        .await
+        self.broker.wait_consumed(streams::RESIDENCE, durable).await
     }
 
     /// The messages the stream holds on `subject`.
-    async fn read(&self, subject: &str) -> Result<Vec<jetstream::Message>> {
-        let config = pull::Config {
-            filter_subject: subject.to_owned(),
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        };
-        let stream = self.jetstream.get_stream(streams::RESIDENCE).await?;
-        let consumer = stream.create_consumer(config).await?;
-        let mut info = consumer.clone();
-        let count = info.info().await?.num_pending;
-        let mut messages = consumer
-            .fetch()
-            .max_messages(usize::try_from(count)?)
-            .messages()
-            .await?;
-        let mut read = Vec::new();
-        while let Some(message) = messages
-            .try_next()
-            .await
-            .map_err(anyhow::Error::from_boxed)?
-        {
-            read.push(message);
-        }
-        Ok(read)
+    async fn read(&self, subject: &str) -> Result<Vec<async_nats::jetstream::Message>> {
+        self.broker.read(streams::RESIDENCE, subject).await
     }
 
     async fn stop(self) -> Result<()> {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .context("task did not stop")??;
-        }
-        Ok(())
+        self.background.stop().await
     }
-}
-
-async fn wait_until<F, Fut>(what: &str, condition: F) -> Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        if tokio::time::Instant::now() > deadline {
-            bail!("waited {DEADLINE:?} for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,6 +199,7 @@ async fn a_referred_case_withdrawn_over_the_broker_is_announced_once() -> Result
     let app = &running.app;
     let review = referred("CASE-1");
     running
+        .broker
         .publish(
             events::REVIEW_COMPLETED,
             "/residence/review",
@@ -326,6 +222,7 @@ async fn a_referred_case_withdrawn_over_the_broker_is_announced_once() -> Result
     let subject = events::CASE_WITHDRAWAL_REQUESTED;
     for event_id in ["withdrawal-1", "withdrawal-1", "withdrawal-2"] {
         running
+            .broker
             .publish(subject, intake, "CASE-1", event_id, &request)
             .await?;
     }

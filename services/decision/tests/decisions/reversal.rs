@@ -5,8 +5,10 @@
 use residence_decision::migration::Migrator;
 use residence_eventing::entity::outbox;
 use residence_events::{self as events, DecisionReversed};
+use residence_launcher::RunDir;
 use residence_proto::v1::{self as pb, decision_service_server::DecisionService};
 use residence_staff::Role;
+use residence_test_support::database;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sea_orm_migration::MigratorTrait;
 use tonic::{Code, Request};
@@ -128,8 +130,8 @@ async fn only_approvals_can_be_reversed() {
 
 #[tokio::test]
 async fn decisions_made_before_reversals_existed_can_be_reversed() {
-    let dir = std::env::temp_dir().join(format!("decision-upgrade-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}?mode=rwc", dir.join("decision.db").display());
+    let run = RunDir::new("decision-upgrade").unwrap();
+    let url = database::sqlite_url(run.path(), "decision");
     let db = residence_runtime::database::connect("decision", &url)
         .await
         .unwrap();
@@ -155,8 +157,7 @@ async fn decisions_made_before_reversals_existed_can_be_reversed() {
 
     Migrator::up(&db, None).await.unwrap();
 
-    let mut app = app_with(db);
-    app.dir = Some(dir);
+    let app = app_with(db);
     let reversed = app
         .api
         .reverse_decision(request("CASE-OLD", "理由充分"))

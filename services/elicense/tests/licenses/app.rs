@@ -1,5 +1,5 @@
 //! The harness: the service's handlers, watch and API over a fresh SQLite database and a fresh
-//! key directory in a temporary folder, and the events they are fed.
+//! key directory in a run folder, and the events they are fed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,44 +18,21 @@ use residence_eventing::entity::outbox;
 use residence_eventing::{Incoming, OutboxWriter, RelayHandle};
 use residence_events::partner::{self, LicenseAcknowledged, LicenseAction};
 use residence_events::{self as events, DecisionApproved, DecisionReversed};
+use residence_launcher::RunDir;
 use residence_license::{KeyId, SigningKeys};
 use residence_proto::v1::{self as pb, elicense_service_server::ElicenseService};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use sea_orm_migration::MigratorTrait;
+use residence_staff::Role;
+use residence_test_support::{database, records, staff};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 use tonic::Request;
 
-/// The seed of the key staff tokens in these tests are signed with.
-const STAFF_KEY: [u8; 32] = [5; 32];
-
-fn staff_auth() -> residence_staff::StaffAuth {
-    let mut keys = residence_staff::StaffKeys::default();
-    keys.insert(ed25519_dalek::SigningKey::from_bytes(&STAFF_KEY).verifying_key());
-    residence_staff::StaffAuth::new(keys, "412824")
-}
+pub use residence_test_support::fixtures::ID_NUMBER;
+pub use residence_test_support::incoming;
 
 /// `message` as an operator of the county sends it.
 pub fn as_operator<T>(message: T) -> Request<T> {
-    use tonic::service::Interceptor;
-    let now = Utc::now().timestamp();
-    let claims = residence_staff::Claims {
-        sub: "operator-1".into(),
-        role: residence_staff::Role::Operator,
-        scope: residence_staff::Scope::parse("412824").unwrap(),
-        iat: now,
-        exp: now + 600,
-    };
-    let key = ed25519_dalek::SigningKey::from_bytes(&STAFF_KEY);
-    let token = residence_staff::token::issue(&claims, &key).unwrap();
-    let mut bearer = residence_staff::BearerToken::new(&token).unwrap();
-    let metadata = bearer.call(Request::new(())).unwrap().into_parts().0;
-    let mut request = Request::new(message);
-    *request.metadata_mut() = metadata;
-    request
+    staff::request("operator-1", Role::Operator, message)
 }
-
-/// A synthetic holder: a valid GB 11643 number of no real person.
-pub const ID_NUMBER: &str = "411721199001011237";
 
 /// The key every test app signs with first.
 pub const FIRST_KEY: &str = "k2026";
@@ -64,6 +41,7 @@ pub const FIRST_KEY: &str = "k2026";
 pub const TYPE_CODE: &str = "340101";
 pub const ISSUER_CODE: &str = "114128240059672296";
 
+/// The service's handlers, watch and API over one database, driven by the tests directly.
 pub struct TestApp {
     pub db: DatabaseConnection,
     pub keys: Arc<SigningKeys>,
@@ -73,14 +51,10 @@ pub struct TestApp {
     pub revocations: RevocationHandler,
     pub watch: AckWatch,
     pub api: ElicenseApi,
+    /// Where the app keeps its signing keys and writes its public key document.
     pub dir: PathBuf,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // Best effort: a leftover temporary folder does no harm.
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    /// The run folder [`spawn_app`] made for the database and `dir`, removed with the app.
+    _run: Option<RunDir>,
 }
 
 /// Where a test app keeps its keys, and where it writes its public key document.
@@ -94,14 +68,24 @@ pub fn key_settings(dir: &Path, active: &str) -> KeySettings {
 
 /// A fresh app signing with [`FIRST_KEY`]; the platform has `policy` to answer.
 pub async fn spawn_app(policy: AckPolicy) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("elicense-test-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}?mode=rwc", dir.join("elicense.db").display());
-    let db = residence_runtime::database::connect("elicense", &url)
+    let run = RunDir::new("elicense-test").unwrap();
+    let db = database::sqlite::<Migrator>(&run, "elicense")
         .await
         .unwrap();
-    Migrator::up(&db, None).await.unwrap();
+    let dir = run.path().to_owned();
     let keys = Arc::new(keys::load(&key_settings(&dir, FIRST_KEY)).unwrap());
-    app_with(db, keys, policy, dir)
+    let mut app = app_with(db, keys, policy, dir);
+    app._run = Some(run);
+    app
+}
+
+/// The authority every test app issues as.
+pub fn issuer() -> Arc<Issuer> {
+    Arc::new(Issuer {
+        license_type_code: TYPE_CODE.to_owned(),
+        issuer_code: ISSUER_CODE.to_owned(),
+        license_name: "居住证".to_owned(),
+    })
 }
 
 /// The handlers, watch and API over `db`, signing with `keys`.
@@ -111,18 +95,13 @@ pub fn app_with(
     policy: AckPolicy,
     dir: PathBuf,
 ) -> TestApp {
-    let issuer = Issuer {
-        license_type_code: TYPE_CODE.to_owned(),
-        issuer_code: ISSUER_CODE.to_owned(),
-        license_name: "居住证".to_owned(),
-    };
     let outbox = OutboxWriter::new("elicense");
     TestApp {
         issuance: IssuanceHandler {
             db: db.clone(),
             outbox: outbox.clone(),
             relay: RelayHandle::default(),
-            issuer: Arc::new(issuer),
+            issuer: issuer(),
             keys: keys.clone(),
             acks: policy,
         },
@@ -147,12 +126,13 @@ pub fn app_with(
         api: ElicenseApi {
             db: db.clone(),
             keys: Arc::new(keys.public_keys()),
-            staff: staff_auth(),
+            staff: staff::auth(),
         },
         keys,
         policy,
         db,
         dir,
+        _run: None,
     }
 }
 
@@ -194,17 +174,6 @@ pub fn reversal(case_number: &str) -> DecisionReversed {
         reason: "经复查，居住证明材料不实".to_owned(),
         officer_id: "officer-7".to_owned(),
         reversed_at: Utc.with_ymd_and_hms(2026, 12, 9, 2, 30, 0).unwrap(),
-    }
-}
-
-pub fn incoming<T: serde::Serialize>(id: &str, subject: &str, payload: &T) -> Incoming {
-    Incoming {
-        id: id.to_owned(),
-        subject: subject.to_owned(),
-        case_number: None,
-        payload: bytes::Bytes::from(serde_json::to_vec(payload).unwrap()),
-        headers: None,
-        delivered: 1,
     }
 }
 
@@ -253,23 +222,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The outbox rows on `subject`, oldest first.
     pub async fn outbox_on(&self, subject: &str) -> Vec<outbox::Model> {
-        outbox::Entity::find()
-            .filter(outbox::Column::Subject.eq(subject))
-            .order_by_asc(outbox::Column::Id)
-            .all(&self.db)
-            .await
-            .unwrap()
+        records::outbox_on(&self.db, subject).await.unwrap()
     }
 
     /// Marks every outbox row published, as the relay would.
     pub async fn publish_outbox(&self) {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::PublishedAt, Expr::value(Utc::now()))
-            .filter(outbox::Column::PublishedAt.is_null())
-            .exec(&self.db)
-            .await
-            .unwrap();
+        records::mark_published(&self.db).await.unwrap();
     }
 
     /// Runs the watch as if `after` had passed.

@@ -3,44 +3,34 @@
 //! public key document the service wrote: issuance to registration, replays, a platform that
 //! never answers, one that rejects, and revocation.
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use async_nats::jetstream::{self, consumer::pull};
-use futures::TryStreamExt;
+use anyhow::{Context, Result};
 use residence_elicense::acknowledgement::{self, AcknowledgementHandler};
 use residence_elicense::entity::message_state;
-use residence_elicense::issuance::{self, IssuanceHandler, Issuer};
+use residence_elicense::issuance::{self, IssuanceHandler};
 use residence_elicense::platform::{AckPolicy, AckWatch};
 use residence_elicense::revocation::{self, RevocationHandler};
 use residence_elicense_platform_simulator as simulator;
-use residence_eventing::envelope::{Envelope, to_header_map};
-use residence_eventing::{ConsumerSpec, Handler, OutboxWriter, Relay, run_consumer, streams};
+use residence_eventing::{ConsumerSpec, OutboxWriter, Relay, streams};
 use residence_events::partner::LicenseRevokedMessage;
 use residence_events::{self as events, elicense};
-use residence_launcher::{NatsServer, RunDir, ensure_nats_server, project_root};
+use residence_launcher::RunDir;
 use residence_license::{PublicKeys, verify};
 use residence_proto::v1 as pb;
+use residence_test_support::{Background, Broker, DEADLINE, wait_until};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::app::*;
-
-/// How long any one expected thing may take.
-const DEADLINE: Duration = Duration::from_secs(20);
 
 const PLATFORM: &str = "henan-elicense";
 
 /// The service's background work and the simulator, running against one nats-server.
 struct Running {
     app: TestApp,
-    jetstream: jetstream::Context,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    broker: Broker,
+    background: Background,
     simulator: JoinHandle<Result<()>>,
-    _nats: NatsServer,
     run: RunDir,
 }
 
@@ -52,36 +42,26 @@ struct Platform {
 }
 
 async fn start(policy: AckPolicy, platform: Platform) -> Result<Running> {
-    let binary = ensure_nats_server(&project_root()?).await?;
     let run = RunDir::new("elicense-platform-test")?;
-    let nats = NatsServer::start(&binary, &run.path().join("nats")).await?;
-    let jetstream = jetstream::new(async_nats::connect(nats.url()).await?);
-    streams::ensure_all(&jetstream)
-        .await
-        .map_err(anyhow::Error::from_boxed)?;
+    let broker = Broker::start(&run).await?;
+    let jetstream = broker.jetstream();
 
     let app = spawn_app(policy).await;
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
+    let mut background = Background::new();
     let relay = Relay::new(app.db.clone(), jetstream.clone());
     let relay_handle = relay.handle();
-    tasks.push(tokio::spawn(relay.run(shutdown.clone())));
+    background.spawn(|shutdown| relay.run(shutdown));
     let outbox = OutboxWriter::new("elicense");
-    let issuer = Issuer {
-        license_type_code: TYPE_CODE.to_owned(),
-        issuer_code: ISSUER_CODE.to_owned(),
-        license_name: "居住证".to_owned(),
-    };
     let issuance = IssuanceHandler {
         db: app.db.clone(),
         outbox: outbox.clone(),
         relay: relay_handle.clone(),
-        issuer: Arc::new(issuer),
+        issuer: issuer(),
         keys: app.keys.clone(),
         acks: policy,
     };
     let spec = ConsumerSpec::new(issuance::CONSUMER, streams::RESIDENCE, issuance::SUBJECTS);
-    tasks.push(consume(&jetstream, spec, issuance, &shutdown));
+    background.consume(jetstream, spec, issuance);
     let revocations = RevocationHandler {
         db: app.db.clone(),
         outbox: outbox.clone(),
@@ -94,7 +74,7 @@ async fn start(policy: AckPolicy, platform: Platform) -> Result<Running> {
         streams::RESIDENCE,
         revocation::SUBJECTS,
     );
-    tasks.push(consume(&jetstream, spec, revocations, &shutdown));
+    background.consume(jetstream, spec, revocations);
     let acks = AcknowledgementHandler {
         db: app.db.clone(),
         outbox: outbox.clone(),
@@ -102,41 +82,29 @@ async fn start(policy: AckPolicy, platform: Platform) -> Result<Running> {
     };
     let subjects = acknowledgement::SUBJECTS;
     let spec = ConsumerSpec::new(acknowledgement::CONSUMER, streams::ELICENSE, subjects);
-    tasks.push(consume(&jetstream, spec, acks, &shutdown));
+    background.consume(jetstream, spec, acks);
     let watch = AckWatch {
         db: app.db.clone(),
         outbox,
         relay: relay_handle,
         policy,
     };
-    tasks.push(tokio::spawn(watch.run(shutdown.clone())));
+    background.spawn(|shutdown| watch.run(shutdown));
 
     let args = simulator::Args {
         reject_share: platform.reject_share,
         unanswered_share: platform.unanswered_share,
         record_file: Some(run.path().join("platform.jsonl")),
-        ..simulator::Args::new(&nats.url(), PLATFORM, app.dir.join("public-keys.json"))
+        ..simulator::Args::new(&broker.url(), PLATFORM, app.dir.join("public-keys.json"))
     };
-    let simulator = tokio::spawn(simulator::run(args, shutdown.clone()));
+    let simulator = tokio::spawn(simulator::run(args, background.shutdown().clone()));
     Ok(Running {
         app,
-        jetstream,
-        shutdown,
-        tasks,
+        broker,
+        background,
         simulator,
-        _nats: nats,
         run,
     })
-}
-
-fn consume<H: Handler>(
-    jetstream: &jetstream::Context,
-    spec: ConsumerSpec,
-    handler: H,
-    shutdown: &CancellationToken,
-) -> JoinHandle<()> {
-    let task = run_consumer(jetstream.clone(), spec, Arc::new(handler), shutdown.clone());
-    tokio::spawn(task)
 }
 
 impl Running {
@@ -148,15 +116,11 @@ impl Running {
         event_id: &str,
         payload: &T,
     ) -> Result<()> {
-        let mut envelope = Envelope::new(event_type.subject, "/residence/decision", case_number);
-        envelope.id = event_id.to_owned();
-        let headers = to_header_map(&envelope.headers());
-        let payload = serde_json::to_vec(payload)?.into();
-        self.jetstream
-            .publish_with_headers(event_type.subject, headers, payload)
-            .await?
-            .await?;
-        Ok(())
+        let source = "/residence/decision";
+        let broker = &self.broker;
+        broker
+            .publish(event_type, source, case_number, event_id, payload)
+            .await
     }
 
     /// Waits until the message asking the platforms to do `action` is in `state`.
@@ -170,58 +134,14 @@ impl Running {
         .await
     }
 
-    /// Waits until `durable` on `stream` has nothing pending or unacknowledged.
-    async fn wait_consumed(&self, stream: &str, durable: &str) -> Result<()> {
-        wait_until(&format!("{durable} to catch up"), || async {
-            let Ok(stream) = self.jetstream.get_stream(stream).await else {
-                return false;
-            };
-            let Ok(mut consumer) = stream.get_consumer::<pull::Config>(durable).await else {
-                return false;
-            };
-            consumer
-                .info()
-                .await
-                .is_ok_and(|info| info.num_pending == 0 && info.num_ack_pending == 0)
+    /// Waits until one license incident has been published for the operators.
+    async fn wait_for_incident(&self) -> Result<()> {
+        let subject = events::LICENSE_INCIDENT.subject;
+        wait_until("the incident published", || async {
+            let stored = self.broker.stored(streams::RESIDENCE, subject).await;
+            stored.unwrap_or(0) == 1
         })
         .await
-    }
-
-    /// How many messages `stream` holds on `subject`.
-    async fn stored(&self, stream: &str, subject: &str) -> Result<usize> {
-        let stream = self.jetstream.get_stream(stream).await?;
-        let subjects: Vec<(String, usize)> = stream
-            .info_with_subjects(subject)
-            .await?
-            .try_collect()
-            .await?;
-        Ok(subjects.into_iter().map(|(_, count)| count).sum())
-    }
-
-    /// The messages stored on `subject` of `stream`, with their headers.
-    async fn read(&self, stream: &str, subject: &str) -> Result<Vec<jetstream::Message>> {
-        let count = self.stored(stream, subject).await?;
-        let config = pull::Config {
-            filter_subject: subject.to_owned(),
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        };
-        let consumer = self
-            .jetstream
-            .get_stream(stream)
-            .await?
-            .create_consumer(config)
-            .await?;
-        let mut messages = consumer.fetch().max_messages(count).messages().await?;
-        let mut read = Vec::new();
-        while let Some(message) = messages
-            .try_next()
-            .await
-            .map_err(anyhow::Error::from_boxed)?
-        {
-            read.push(message);
-        }
-        Ok(read)
     }
 
     /// The simulator's record lines.
@@ -234,32 +154,12 @@ impl Running {
     }
 
     async fn stop(self) -> Result<()> {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            tokio::time::timeout(DEADLINE, task)
-                .await
-                .context("task did not stop")??;
-        }
+        self.background.stop().await?;
         tokio::time::timeout(DEADLINE, self.simulator)
             .await
             .context("simulator did not stop")???;
         Ok(())
     }
-}
-
-async fn wait_until<F, Fut>(what: &str, condition: F) -> Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition().await {
-        if tokio::time::Instant::now() > deadline {
-            bail!("waited {DEADLINE:?} for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 fn one_second_policy(resends: u32) -> AckPolicy {
@@ -289,11 +189,13 @@ async fn licenses_reach_the_platform_once_and_versions_are_registered() -> Resul
         .publish(subject, "CASE-1", "event-1b", &first)
         .await?;
     running
+        .broker
         .wait_consumed(streams::RESIDENCE, issuance::CONSUMER)
         .await?;
     assert_eq!(running.app.licenses().await.len(), 1);
     assert_eq!(
         running
+            .broker
             .stored(streams::ELICENSE, elicense::LICENSE_ISSUED)
             .await?,
         1
@@ -325,6 +227,7 @@ async fn licenses_reach_the_platform_once_and_versions_are_registered() -> Resul
     );
     assert_eq!(
         running
+            .broker
             .stored(streams::ELICENSE, elicense::LICENSE_ACKNOWLEDGED)
             .await?,
         2
@@ -350,6 +253,7 @@ async fn an_unanswering_platform_gets_the_license_again_then_an_incident_is_rais
 
     // Sent twice, as one event: the same ce-id, each with its own Nats-Msg-Id.
     let sends = running
+        .broker
         .read(streams::ELICENSE, elicense::LICENSE_ISSUED)
         .await?;
     assert_eq!(sends.len(), 2);
@@ -366,15 +270,7 @@ async fn an_unanswering_platform_gets_the_license_again_then_an_incident_is_rais
     // The platform took both in, and keeps the license once.
     assert_eq!(running.records()?.len(), 1);
 
-    wait_until("the incident published", || async {
-        let subject = events::LICENSE_INCIDENT.subject;
-        running
-            .stored(streams::RESIDENCE, subject)
-            .await
-            .unwrap_or(0)
-            == 1
-    })
-    .await?;
+    running.wait_for_incident().await?;
     let [problem] = running.app.problems().await.try_into().unwrap();
     assert_eq!(problem.state, "unacknowledged");
     assert_eq!(problem.sends, 2);
@@ -406,15 +302,7 @@ async fn a_rejection_is_recorded_with_its_reason_for_operators() -> Result<()> {
         license.rejected_reason.as_deref(),
         Some(problem.reason.as_str())
     );
-    wait_until("the incident published", || async {
-        let subject = events::LICENSE_INCIDENT.subject;
-        running
-            .stored(streams::RESIDENCE, subject)
-            .await
-            .unwrap_or(0)
-            == 1
-    })
-    .await?;
+    running.wait_for_incident().await?;
     running.stop().await
 }
 
@@ -443,6 +331,7 @@ async fn a_reversed_decision_revokes_the_license_at_the_platform() -> Result<()>
     assert_eq!(response.status, pb::LicenseStatus::Revoked as i32);
 
     let [revoked] = running
+        .broker
         .read(streams::ELICENSE, elicense::LICENSE_REVOKED)
         .await?
         .try_into()
@@ -451,6 +340,9 @@ async fn a_reversed_decision_revokes_the_license_at_the_platform() -> Result<()>
     let keys = PublicKeys::read(&running.app.dir.join("public-keys.json"))?;
     assert_eq!(verify::revocation(&revoked, &keys), Ok(()));
     let internal = events::LICENSE_REVOKED.subject;
-    assert_eq!(running.stored(streams::RESIDENCE, internal).await?, 1);
+    assert_eq!(
+        running.broker.stored(streams::RESIDENCE, internal).await?,
+        1
+    );
     running.stop().await
 }

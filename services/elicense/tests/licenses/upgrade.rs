@@ -5,6 +5,8 @@
 use residence_elicense::migration::Migrator;
 use residence_eventing::Handler;
 use residence_eventing::Outcome;
+use residence_launcher::RunDir;
+use residence_test_support::database;
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::MigratorTrait;
 
@@ -35,8 +37,9 @@ const OLD_LICENSES: &str = r#"CREATE TABLE "licenses" (
 
 #[tokio::test]
 async fn a_database_of_unsigned_licenses_is_upgraded_in_place() {
-    let dir = std::env::temp_dir().join(format!("elicense-upgrade-{}", uuid::Uuid::new_v4()));
-    let url = format!("sqlite://{}?mode=rwc", dir.join("elicense.db").display());
+    let run = RunDir::new("elicense-upgrade").unwrap();
+    let dir = run.path().to_owned();
+    let url = database::sqlite_url(&dir, "elicense");
     let db = residence_runtime::database::connect("elicense", &url)
         .await
         .unwrap();
