@@ -3,7 +3,8 @@
 //! account and each partner as its own account. A partner reaches its own waybill requests
 //! and status subjects and nothing else; the courier asks again for a waybill nobody accepts,
 //! then raises an incident; a status on a parcel of another partner is rejected and logged.
-//! The county's SMS gateway reads the applicant notifications and nothing else.
+//! The county's SMS gateway reads the applicant notifications and nothing else; the e-license
+//! platform reads its licenses and revocations, answers, and reaches nothing else.
 //!
 //! The service binaries must be built first (`cargo build --workspace --bins`).
 
@@ -52,6 +53,11 @@ const GATEWAY: Account = Account {
     variable: "RESIDENCE_NATS_GATEWAY_PASSWORD",
     password: "gateway-test-password",
 };
+const PLATFORM: Account = Account {
+    user: "henan-elicense",
+    variable: "RESIDENCE_NATS_PLATFORM_PASSWORD",
+    password: "platform-test-password",
+};
 
 #[derive(Clone, Copy)]
 struct Account {
@@ -99,7 +105,7 @@ impl Deployment {
         let root = project_root()?;
         let dir = RunDir::new(prefix)?;
         let binary = ensure_nats_server(&root).await?;
-        let env: Vec<(String, String)> = [SERVICES, EMS, ZTO, GATEWAY]
+        let env: Vec<(String, String)> = [SERVICES, EMS, ZTO, GATEWAY, PLATFORM]
             .iter()
             .map(|account| (account.variable.to_owned(), account.password.to_owned()))
             .collect();
@@ -343,7 +349,10 @@ async fn the_shipped_server_configuration_is_valid() -> Result<()> {
         .arg("-t")
         .arg("-c")
         .arg(root.join("deploy/nats/server.conf"))
-        .envs([SERVICES, EMS, ZTO, GATEWAY].map(|account| (account.variable, account.password)))
+        .envs(
+            [SERVICES, EMS, ZTO, GATEWAY, PLATFORM]
+                .map(|account| (account.variable, account.password)),
+        )
         .output()
         .await?;
     let report = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -606,6 +615,89 @@ async fn the_sms_gateway_reads_applicant_notifications_and_nothing_else() -> Res
     gateway.client.publish(progress, "".into()).await?;
     gateway
         .violation(&format!("Publish to \"{progress}\""))
+        .await?;
+    deployment.stop().await
+}
+
+#[tokio::test]
+async fn the_elicense_platform_reads_its_licenses_answers_and_nothing_else() -> Result<()> {
+    use residence_elicense::feeds;
+    use residence_events::elicense;
+    let root = project_root()?;
+    let deployment =
+        Deployment::start("partners-platform", &item_preferring_zto(&root)?, &[]).await?;
+    let services = deployment.connect(SERVICES).await?;
+    feeds::ensure(&services.jetstream, &[PLATFORM.user.to_owned()])
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    // An internal event with personal data, then a license and a revocation as the e-license
+    // service publishes them (their content does not matter to the broker).
+    start_delivery(&services, "CASE-PLATFORM-1").await?;
+    let issued = r#"{"schema":"elicense.v1.license_issued","identifier":"synthetic-1"}"#;
+    let revoked = r#"{"schema":"elicense.v1.license_revoked","identifier":"synthetic-1"}"#;
+    for (subject, payload) in [
+        (elicense::LICENSE_ISSUED, issued),
+        (elicense::LICENSE_REVOKED, revoked),
+    ] {
+        services
+            .jetstream
+            .publish(subject, payload.into())
+            .await?
+            .await?;
+    }
+
+    let mut platform = deployment.connect(PLATFORM).await?;
+    for (name, payload) in [
+        (feeds::licenses_consumer(PLATFORM.user), issued),
+        (feeds::revocations_consumer(PLATFORM.user), revoked),
+    ] {
+        let consumer: PullConsumer = platform
+            .jetstream
+            .get_consumer_from_stream(&name, "ELICENSE")
+            .await
+            .map_err(|error| anyhow::anyhow!("{name}: {error}"))?;
+        let mut batch = consumer.fetch().max_messages(10).messages().await?;
+        let message = timeout(DEADLINE, batch.next())
+            .await?
+            .with_context(|| format!("nothing on {name}"))?
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        assert_eq!(std::str::from_utf8(&message.payload)?, payload, "{name}");
+        message
+            .ack()
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+    }
+
+    // Its answer is stored with the county and confirmed with a publish ack.
+    let answer = r#"{"schema":"elicense.v1.license_acknowledged","identifier":"synthetic-1"}"#;
+    let stored = platform
+        .jetstream
+        .publish(elicense::LICENSE_ACKNOWLEDGED, answer.into())
+        .await?
+        .await?;
+    assert_eq!(stored.stream, "ELICENSE");
+
+    // Nothing else: not the services' events, not another consumer, no forged license.
+    let _internal = platform.client.subscribe("residence.v1.>").await?;
+    platform
+        .violation("Subscription to \"residence.v1.>\"")
+        .await?;
+    let notifications = "JS.SERVICES.API.CONSUMER.MSG.NEXT.RESIDENCE.applicant-notifications";
+    platform.client.publish(notifications, "".into()).await?;
+    platform
+        .violation(&format!("Publish to \"{notifications}\""))
+        .await?;
+    platform
+        .client
+        .publish(elicense::LICENSE_ISSUED, issued.into())
+        .await?;
+    platform
+        .violation(&format!("Publish to \"{}\"", elicense::LICENSE_ISSUED))
+        .await?;
+    let stream_info = "JS.SERVICES.API.STREAM.INFO.ELICENSE";
+    platform.client.publish(stream_info, "".into()).await?;
+    platform
+        .violation(&format!("Publish to \"{stream_info}\""))
         .await?;
     deployment.stop().await
 }
