@@ -95,6 +95,11 @@ pub struct ExportArgs {
     #[arg(long, env = "RESIDENCE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// The e-license service's data key, which opens the holders' sealed data, as its
+    /// `--data-key-file` [default: <data-dir>/data.key].
+    #[arg(long, env = "RESIDENCE_DATA_KEY_FILE")]
+    pub data_key_file: Option<PathBuf>,
+
     /// Only the license of this case.
     #[arg(long, value_name = "CASE_NUMBER")]
     pub case: Option<String>,
@@ -378,6 +383,12 @@ fn client(url: &str) -> Result<ElicenseServiceClient<Channel>> {
 /// Writes the selected licenses' signed documents; returns how many were written.
 pub async fn export(args: &ExportArgs, out: &mut impl Write) -> Result<usize> {
     let url = export_database_url(args)?;
+    let key_file = args
+        .data_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("data.key"));
+    let secret = residence_sealing::read_key(&key_file, "data key")?;
+    residence_sealing::install(residence_sealing::DataKeys::new(&secret)?)?;
     let db = residence_runtime::database::connect("elicense", &url).await?;
     let mut query = license::Entity::find().order_by_asc(license::Column::CreatedAt);
     if let Some(case) = &args.case {

@@ -1,7 +1,8 @@
 //! Electronic licenses across the running system, checked with the operator CLI as a holder's
 //! verifier would: every license issued matches the partner contract and verifies offline
 //! (with the public key document the e-license service wrote) and online, a copy with one
-//! character changed is rejected, and a reversed decision leaves its license revoked.
+//! character changed is rejected, and a reversed decision leaves its license revoked. No
+//! database file of any service holds a holder's ID number in the clear.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`): the services, the
 //! simulators and `residence` itself.
@@ -9,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use residence_cli::system::{Service, System};
 use residence_launcher::{binary_path, project_root};
 use residence_proto::v1 as pb;
@@ -229,6 +230,36 @@ async fn exercise(system: &System) -> Result<()> {
         problems.stdout.ends_with("0 problems\n"),
         "{}",
         problems.stdout
+    );
+    no_id_number_at_rest(&data_dir)
+}
+
+/// No database file of any service (nor its write-ahead log) holds a holder's ID number in
+/// the clear: the columns that carry personal data are sealed.
+fn no_id_number_at_rest(data_dir: &Path) -> Result<()> {
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(data_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !(name.ends_with(".db") || name.ends_with(".db-wal")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        for holder in HOLDERS {
+            ensure!(
+                !bytes
+                    .windows(holder.len())
+                    .any(|window| window == holder.as_bytes()),
+                "{} holds an ID number in the clear",
+                path.display()
+            );
+        }
+        scanned += 1;
+    }
+    ensure!(
+        scanned >= 6,
+        "only {scanned} database files in {}",
+        data_dir.display()
     );
     Ok(())
 }

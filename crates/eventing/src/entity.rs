@@ -20,8 +20,9 @@ pub mod outbox {
         /// Headers to publish, as a JSON object of strings.
         #[sea_orm(column_type = "Text")]
         pub headers: String,
+        /// The event's JSON. Sealed at rest: events carry personal data.
         #[sea_orm(column_type = "Text")]
-        pub payload: String,
+        pub payload: residence_sealing::Sealed,
         pub created_at: DateTimeUtc,
         #[sea_orm(indexed)]
         pub published_at: Option<DateTimeUtc>,

@@ -73,7 +73,7 @@ pub async fn enqueue<C: ConnectionTrait, T: Serialize>(
         subject: Set(subject.to_owned()),
         case_number: Set(case_number.to_owned()),
         headers: Set(headers),
-        payload: Set(payload),
+        payload: Set(payload.into()),
         created_at: Set(Utc::now()),
         published_at: Set(None),
         ..Default::default()

@@ -131,7 +131,7 @@ impl Relay {
         let mut pending = Vec::with_capacity(rows.len());
         for row in &rows {
             let headers: BTreeMap<String, String> = serde_json::from_str(&row.headers)?;
-            let payload = Bytes::from(row.payload.clone());
+            let payload = Bytes::from(row.payload.clone().into_inner());
             let ack = self
                 .jetstream
                 .publish_with_headers(row.subject.clone(), to_header_map(&headers), payload)

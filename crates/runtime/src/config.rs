@@ -63,6 +63,13 @@ pub struct CommonArgs {
     #[arg(long, env = "DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
 
+    /// File holding the secret that seals personal data in the database (at least 32
+    /// characters; made on first start, mode 0600) [default: <data-dir>/data.key]. Every
+    /// replica of a service must read the same file, and a database cannot be read without the
+    /// key it was written with: back the file up, apart from the database backups.
+    #[arg(long, env = "RESIDENCE_DATA_KEY_FILE")]
+    pub data_key_file: Option<PathBuf>,
+
     /// Directory for SQLite files and other local state.
     #[arg(long, env = "RESIDENCE_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -109,6 +116,17 @@ impl CommonArgs {
     pub fn load_item(&self) -> anyhow::Result<ServiceItem> {
         ServiceItem::load(&self.service_item)
             .with_context(|| format!("service item {} is not usable", self.service_item.display()))
+    }
+
+    /// The keys that seal personal data, from `--data-key-file`, made on first start.
+    pub fn load_data_keys(&self) -> anyhow::Result<residence_sealing::DataKeys> {
+        let path = self
+            .data_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("data.key"));
+        let secret = residence_sealing::read_or_create_key(&path, "data key")?;
+        residence_sealing::DataKeys::new(&secret)
+            .with_context(|| format!("data key {} is not usable", path.display()))
     }
 
     /// The NATS credentials, reading the password file; none without `--nats-user`.

@@ -41,8 +41,8 @@ pub struct Service {
 impl Service {
     /// Starts the service `name`.
     ///
-    /// Reads the holiday calendar first, so that a malformed one stops the service before it
-    /// connects anywhere or binds a port. Then opens the database and migrates it with `M`,
+    /// Reads the holiday calendar and the data key first, so that a malformed one stops the
+    /// service before it connects anywhere or binds a port. Then opens the database and migrates it with `M`,
     /// connects to NATS, binds the gRPC address (`--grpc-addr`, else `default_port` on
     /// loopback) and the metrics and health address (see [`health::metrics_addr`]), and starts
     /// the HTTP server for `/metrics`, `/healthz` and `/readyz`, the outbox sampler, the outbox
@@ -56,6 +56,7 @@ impl Service {
     ) -> anyhow::Result<Self> {
         let calendar = common.load_calendar()?;
         let nats_credentials = common.nats_credentials()?;
+        residence_sealing::install(common.load_data_keys()?)?;
 
         let database_url = common.database_url(name)?;
         let db = database::connect(name, &database_url).await?;

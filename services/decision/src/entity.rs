@@ -56,9 +56,9 @@ pub mod pending {
         /// withdrew first.
         #[sea_orm(indexed)]
         pub state: String,
-        /// The application as review passed it on (JSON). Holds personal data.
+        /// The application as review passed it on (JSON). Personal data: sealed at rest.
         #[sea_orm(column_type = "Text")]
-        pub application: String,
+        pub application: residence_sealing::Sealed,
         /// JSON array of the reviewer's findings.
         #[sea_orm(column_type = "Text")]
         pub findings: String,

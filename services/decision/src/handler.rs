@@ -74,7 +74,7 @@ impl DecisionHandler {
                 case_number: Set(case_number.clone()),
                 town_code: Set(town.code.clone()),
                 state: Set(pending_state::PENDING.to_owned()),
-                application: Set(to_json(&review.application)?),
+                application: Set(to_json(&review.application)?.into()),
                 findings: Set(to_json(&review.findings)?),
                 referred_at: Set(now),
                 decided_at: Set(None),

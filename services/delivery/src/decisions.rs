@@ -66,7 +66,7 @@ impl DecisionHandler {
             case_number: Set(case_number.to_owned()),
             method: Set(start.method.code().to_owned()),
             state: Set(start.state.to_owned()),
-            recipient: Set(recipient),
+            recipient: Set(recipient.map(Into::into)),
             parcel_reference: Set(None),
             fallback_reason: Set(start.fallback_reason.map(str::to_owned)),
             collected_by: Set(None),

@@ -14,11 +14,9 @@ pub mod delivery {
         /// One of the states in [`crate::rules`], e.g. `awaiting_collection`.
         #[sea_orm(indexed)]
         pub state: String,
-        /// The courier recipient as JSON (name, phone, address). Holds personal data.
-        // TODO(privacy): encrypt this column at rest, with the same key handling as intake's
-        // application column.
+        /// The courier recipient as JSON (name, phone, address). Personal data: sealed at rest.
         #[sea_orm(column_type = "Text", nullable)]
-        pub recipient: Option<String>,
+        pub recipient: Option<residence_sealing::Sealed>,
         /// The logistics partner's parcel reference, once the courier has reported on it.
         pub parcel_reference: Option<String>,
         /// Why the permit waits at the window although courier delivery was asked for.

@@ -24,17 +24,17 @@ pub fn license_of(row: &license::Model) -> License {
         supersedes: row.supersedes.clone(),
         license_name: row.license_name.clone(),
         license_type_code: type_code,
-        license_number: row.license_number.clone(),
+        license_number: row.license_number.to_string(),
         issuing_authority: row.issuing_authority.clone(),
         issuing_authority_code: row.issuer_code.clone(),
         issued_on: row.issued_on,
         valid_from: row.issued_on,
         valid_until: row.valid_until,
         holder: LicenseHolder {
-            name: row.holder_name.clone(),
-            id_number: row.license_number.clone(),
+            name: row.holder_name.to_string(),
+            id_number: row.license_number.to_string(),
         },
-        residence_address: row.residence_address.clone(),
+        residence_address: row.residence_address.to_string(),
         case_number: row.case_number.clone(),
     }
 }

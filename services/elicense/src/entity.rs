@@ -24,7 +24,8 @@ pub mod license {
         /// The approved case this version was issued for; one license per approval.
         #[sea_orm(unique)]
         pub case_number: String,
-        /// SHA-256 (hex) of the holder's ID number: finds their earlier versions.
+        /// The keyed hash of the holder's ID number ([`crate::holder::key`]): finds their
+        /// earlier versions. Licenses issued before it was keyed carry SHA-256 (hex).
         #[sea_orm(indexed)]
         pub holder_key: String,
         /// 1 for a holder's first license, one more for each endorsement after it.
@@ -35,12 +36,11 @@ pub mod license {
         pub status: String,
         /// 证照名称, from the service item's result name at issuance.
         pub license_name: String,
-        /// 证照编号: the permit number, which is the holder's ID number. Personal data.
-        // TODO(privacy): encrypt this column and the holder's name at rest with a key read from
-        // a file, and make holder_key a keyed hash, as intake will.
-        pub license_number: String,
-        /// Personal data.
-        pub holder_name: String,
+        /// 证照编号: the permit number, which is the holder's ID number. Personal data: sealed
+        /// at rest.
+        pub license_number: residence_sealing::Sealed,
+        /// Personal data: sealed at rest.
+        pub holder_name: residence_sealing::Sealed,
         pub masked_id_number: String,
         /// 签发机关 as written on the endorsement.
         pub issuing_authority: String,
@@ -49,9 +49,9 @@ pub mod license {
         /// Day of the approval, China time.
         pub issued_on: Date,
         pub valid_until: Date,
-        /// Personal data.
+        /// Personal data: sealed at rest.
         #[sea_orm(column_type = "Text")]
-        pub residence_address: String,
+        pub residence_address: residence_sealing::Sealed,
         /// When a platform registered the license.
         pub acknowledged_at: Option<DateTimeUtc>,
         /// The platform that last acknowledged or rejected the license.

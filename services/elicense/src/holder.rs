@@ -7,14 +7,24 @@ use sha2::{Digest, Sha256};
 /// Characters in a serial.
 pub const SERIAL_LENGTH: usize = 12;
 
-/// The key that finds a holder's licenses: SHA-256 (hex) of the ID number, read the way
-/// intake stores it (trimmed, check character `X` in capitals).
+/// The key that finds a holder's licenses: the keyed hash of the ID number under the
+/// service's data key, read the way intake stores it (trimmed, check character `X` in
+/// capitals). Unlike a plain hash, it cannot be reversed by trying every plausible number.
 pub fn key(id_number: &str) -> String {
-    let normalised = id_number.trim().to_ascii_uppercase();
-    Sha256::digest(normalised.as_bytes())
+    residence_sealing::keys().lookup_key(&normalised(id_number))
+}
+
+/// The key licenses issued before keys were keyed carry: SHA-256 (hex) of the ID number.
+/// Looked for too, so that a holder's next license still follows their earlier one.
+pub fn legacy_key(id_number: &str) -> String {
+    Sha256::digest(normalised(id_number).as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn normalised(id_number: &str) -> String {
+    id_number.trim().to_ascii_uppercase()
 }
 
 /// The serial of a holder's next license: the one of their earlier license, so every version
@@ -44,6 +54,9 @@ mod tests {
         assert_eq!(key_a.len(), 64);
         assert_eq!(key_a, key(" 41172119900101123x "));
         assert_ne!(key_a, key("411721199001011237"));
+        // Keyed: not the plain hash anyone could compute from a guessed number.
+        assert_ne!(key_a, legacy_key("41172119900101123X"));
+        assert_eq!(legacy_key(" 41172119900101123x ").len(), 64);
     }
 
     #[test]

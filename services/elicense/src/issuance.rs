@@ -83,12 +83,15 @@ impl IssuanceHandler {
             return Ok(Outcome::Done);
         }
 
-        let holder_key = holder::key(&approval.application.holder.id_number);
-        let identifier = match self.next_identifier(&txn, &holder_key).await? {
+        let id_number = &approval.application.holder.id_number;
+        // The keyed hash, and the plain one licenses issued before it carry.
+        let holder_keys = [holder::key(id_number), holder::legacy_key(id_number)];
+        let identifier = match self.next_identifier(&txn, &holder_keys).await? {
             Ok(identifier) => identifier,
             Err(problem) => return Ok(Outcome::Poison(problem)),
         };
-        let supersedes = supersede_current(&txn, &holder_key).await?;
+        let supersedes = supersede_current(&txn, &holder_keys).await?;
+        let [holder_key, _] = holder_keys;
         let unsigned = self.new_license(approval, &identifier, holder_key, supersedes)?;
         let license = sign(unsigned, &self.keys)
             .into_active_model()
@@ -113,10 +116,10 @@ impl IssuanceHandler {
     async fn next_identifier(
         &self,
         txn: &DatabaseTransaction,
-        holder_key: &str,
+        holder_keys: &[String],
     ) -> Result<Result<Identifier, String>, DbErr> {
         let latest = license::Entity::find()
-            .filter(license::Column::HolderKey.eq(holder_key))
+            .filter(license::Column::HolderKey.is_in(holder_keys.iter().cloned()))
             .order_by_desc(license::Column::Version)
             .one(txn)
             .await?;
@@ -168,13 +171,13 @@ impl IssuanceHandler {
             status: status::CURRENT.to_owned(),
             license_name: self.issuer.license_name.clone(),
             masked_id_number: residence_rules::mask_id_number(&id_number),
-            license_number: id_number,
-            holder_name: application.holder.name.trim().to_owned(),
+            license_number: id_number.into(),
+            holder_name: application.holder.name.trim().into(),
             issuing_authority: endorsement.issuing_authority.clone(),
             issuer_code: self.issuer.issuer_code.clone(),
             issued_on: china_date(approval.decided_at),
             valid_until: endorsement.valid_until,
-            residence_address: endorsement.residence_address.clone(),
+            residence_address: endorsement.residence_address.clone().into(),
             acknowledged_at: None,
             ack_platform: None,
             rejected_reason: None,
@@ -254,10 +257,10 @@ async fn already_issued(txn: &DatabaseTransaction, case_number: &str) -> Result<
 /// Marks the holder's current license superseded; returns its identifier.
 async fn supersede_current(
     txn: &DatabaseTransaction,
-    holder_key: &str,
+    holder_keys: &[String],
 ) -> Result<Option<String>, DbErr> {
     let current = license::Entity::find()
-        .filter(license::Column::HolderKey.eq(holder_key))
+        .filter(license::Column::HolderKey.is_in(holder_keys.iter().cloned()))
         .filter(license::Column::Status.eq(status::CURRENT))
         .order_by_desc(license::Column::Version)
         .one(txn)
@@ -268,7 +271,7 @@ async fn supersede_current(
     // Every current row of the holder, should an earlier run have left more than one.
     license::Entity::update_many()
         .col_expr(license::Column::Status, Expr::value(status::SUPERSEDED))
-        .filter(license::Column::HolderKey.eq(holder_key))
+        .filter(license::Column::HolderKey.is_in(holder_keys.iter().cloned()))
         .filter(license::Column::Status.eq(status::CURRENT))
         .exec(txn)
         .await?;

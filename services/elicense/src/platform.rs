@@ -353,7 +353,7 @@ mod tests {
             subject: "elicense.v1.license.issued".to_owned(),
             case_number: "CASE-1".to_owned(),
             headers: r#"{"ce-id":"e-1","Nats-Msg-Id":"e-1","traceparent":"t"}"#.to_owned(),
-            payload: "{}".to_owned(),
+            payload: "{}".into(),
             created_at: Utc::now(),
             published_at: Some(Utc::now()),
         };

@@ -20,11 +20,9 @@ pub mod case {
         pub is_final: bool,
         pub delivery_method: String,
         pub masked_id_number: String,
-        /// The application as later stages need it (JSON). Holds personal data.
-        // TODO(privacy): encrypt this column at rest with a key read from a file, and look
-        // holders up by a keyed hash of the ID number instead.
+        /// The application as later stages need it (JSON). Personal data: sealed at rest.
         #[sea_orm(column_type = "Text")]
-        pub application: String,
+        pub application: residence_sealing::Sealed,
         /// Materials on file, as a JSON array of material codes.
         #[sea_orm(column_type = "Text")]
         pub materials: String,

@@ -127,7 +127,7 @@ impl Store {
             is_final: Set(false),
             delivery_method: Set(submission.delivery.method.code().to_owned()),
             masked_id_number: Set(residence_rules::mask_id_number(&submission.id_number)),
-            application: Set(to_json(submission)?),
+            application: Set(to_json(submission)?.into()),
             materials: Set(to_json(&material_codes(&submission.materials))?),
             reasons: Set("[]".to_owned()),
             received_at: Set(now),
@@ -200,7 +200,7 @@ impl Store {
             return Ok(None);
         }
         let mut active = current.into_active_model();
-        active.application = Set(to_json(&submission)?);
+        active.application = Set(to_json(&submission)?.into());
         active.materials = Set(to_json(&material_codes(&submission.materials))?);
         let model = active.update(&txn).await?;
         let model = self
@@ -254,7 +254,7 @@ impl Store {
         )
         .await?;
         let mut active = current.into_active_model();
-        active.application = Set(to_json(&submission)?);
+        active.application = Set(to_json(&submission)?.into());
         active.materials = Set(to_json(&material_codes(&submission.materials))?);
         active.status = Set(status::IN_MANUAL_REVIEW.to_owned());
         active.reasons = Set("[]".to_owned());

@@ -263,7 +263,7 @@ impl Intake {
             .await
             .unwrap()
             .into_iter()
-            .map(|row| row.payload)
+            .map(|row| row.payload.into_inner())
             .collect()
     }
 }

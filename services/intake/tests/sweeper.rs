@@ -51,7 +51,7 @@ async fn case(
         )),
         delivery_method: Set("pickup".to_owned()),
         masked_id_number: Set("411721********1237".to_owned()),
-        application: Set("{}".to_owned()),
+        application: Set("{}".into()),
         materials: Set("[]".to_owned()),
         reasons: Set("[]".to_owned()),
         received_at: Set(updated_at),

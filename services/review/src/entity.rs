@@ -48,9 +48,9 @@ pub mod task {
         #[sea_orm(column_type = "Text")]
         pub findings: String,
         /// The application as review received it (JSON): what `review.completed` carries on.
-        /// Holds personal data.
+        /// Personal data: sealed at rest.
         #[sea_orm(column_type = "Text")]
-        pub application: String,
+        pub application: residence_sealing::Sealed,
         /// The reviewer holding it.
         pub claimed_by: Option<String>,
         /// Whether it was returned for supplement already; only once (一次性告知).

@@ -129,7 +129,7 @@ impl ReviewHandler {
             town_code: Set(town_code.to_owned()),
             state: Set(task_state::WAITING.to_owned()),
             findings: Set(to_json(findings)?),
-            application: Set(to_json(&application)?),
+            application: Set(to_json(&application)?.into()),
             claimed_by: Set(None),
             returned_once: Set(false),
             supplied: Set("[]".to_owned()),
