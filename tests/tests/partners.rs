@@ -353,6 +353,7 @@ async fn the_shipped_server_configuration_is_valid() -> Result<()> {
             [SERVICES, EMS, ZTO, GATEWAY, PLATFORM]
                 .map(|account| (account.variable, account.password)),
         )
+        .env("RESIDENCE_NATS_JETSTREAM_KEY", "jetstream-test-key")
         .output()
         .await?;
     let report = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -240,6 +240,10 @@ fn localise(text: &str, index: usize, ports: &[Ports], store: &Path) -> Result<S
             format!("store_dir: {:?}", store.display().to_string()),
         ),
         ("include \"accounts.conf\"".to_owned(), String::new()),
+        (
+            "key: $RESIDENCE_NATS_JETSTREAM_KEY".to_owned(),
+            format!("key: \"{}\"", store_key(store)),
+        ),
     ];
     for (node, node_ports) in ports.iter().enumerate() {
         replacements.push((
@@ -257,6 +261,15 @@ fn localise(text: &str, index: usize, ports: &[Ports], store: &Path) -> Result<S
         localised = localised.replace(&shipped, &local);
     }
     Ok(localised)
+}
+
+/// The store encryption key of one node of a test run, named after its store folder. Each
+/// node encrypts only its own store, so the nodes need not agree on it.
+fn store_key(store: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    store.hash(&mut hasher);
+    format!("test-store-key-{:016x}", hasher.finish())
 }
 
 #[cfg(test)]
@@ -282,5 +295,7 @@ mod tests {
         assert!(local.contains("nats-route://127.0.0.1:11002"));
         assert!(!local.contains("0.0.0.0"));
         assert!(!local.contains("include \"accounts.conf\""));
+        assert!(local.contains("cipher: chachapoly"));
+        assert!(!local.contains("$RESIDENCE_NATS_JETSTREAM_KEY"));
     }
 }
