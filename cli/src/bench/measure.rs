@@ -309,8 +309,10 @@ pub async fn costs(system: &System, applications: usize) -> Result<Costs> {
             store.table("outbox")
         );
         let row = store.query_one(&sql).await?;
-        messages += count(&row, "n")?;
-        bytes += count(&row, "bytes")?;
+        let rows = count(&row, "n")?;
+        messages += rows;
+        // The payloads are sealed at rest: count the events' own size.
+        bytes += residence_sealing::plain_bytes(count(&row, "bytes")?, rows);
         let sql = format!("SELECT COUNT(*) AS n FROM {}", store.table("inbox"));
         let mut applied = count(&store.query_one(&sql).await?, "n")?;
         if service == Service::Intake {

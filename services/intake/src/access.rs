@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -29,23 +28,9 @@ impl AccessCodes {
     /// Reads the key file, creating it with a fresh random key on first start. Every replica of
     /// intake must read the same file.
     pub fn from_key_file(path: &Path) -> anyhow::Result<Self> {
-        if !path.exists() {
-            let key: [u8; 32] = rand::random();
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(path, hex)
-                .with_context(|| format!("cannot write access code key {}", path.display()))?;
-        }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read access code key {}", path.display()))?;
-        let key = text.trim().as_bytes().to_vec();
-        anyhow::ensure!(
-            key.len() >= 32,
-            "access code key {} is too short",
-            path.display()
-        );
+        // Made whole and readable by this service's user only, and agreed on by replicas that
+        // start at once.
+        let key = residence_sealing::read_or_create_key(path, "access code key")?;
         Ok(Self { key })
     }
 
