@@ -27,6 +27,9 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
         std::fs::create_dir_all(&parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    if let Some(file) = sqlite_file(url) {
+        create_private(&file)?;
+    }
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(4)
@@ -41,6 +44,20 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .create_if_missing(true)
         });
     Ok(Database::connect(options).await?)
+}
+
+/// Creates `file` empty (which SQLite takes as an empty database) and readable by this
+/// service's user only, unless it exists: SQLite gives its journal files the same mode.
+fn create_private(file: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot create {}", file.display())),
+    }
 }
 
 async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -79,4 +96,36 @@ pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sqlite_files_are_private_to_the_service() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("database-mode-{}", std::process::id()));
+        let file = dir.join("intake.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let db = connect("intake", &url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('synthetic')")
+            .await
+            .unwrap();
+        for name in ["intake.db", "intake.db-wal"] {
+            let mode = std::fs::metadata(dir.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        db.close().await.unwrap();
+        // An existing file is opened as it is.
+        let db = connect("intake", &url).await.unwrap();
+        db.close().await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
