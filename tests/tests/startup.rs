@@ -1,5 +1,6 @@
 //! A service refuses to start on a malformed service item or configuration file, naming the
-//! bad field or key, before it binds any port.
+//! bad field or key, before it binds any port; nor on a database sealed under another data
+//! key.
 
 use std::process::Command;
 
@@ -95,6 +96,53 @@ fn a_malformed_configuration_file_stops_every_service_naming_the_key() -> Result
             std::net::TcpListener::bind(("127.0.0.1", port))
                 .with_context(|| format!("{service} left port {port} bound"))?;
         }
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[test]
+fn a_service_refuses_a_database_sealed_under_another_data_key() -> Result<()> {
+    let root = project_root()?;
+    let dir = std::env::temp_dir().join(format!("residence-data-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let other_key = dir.join("other.key");
+    std::fs::write(&other_key, "b".repeat(64))?;
+    for service in [
+        "intake", "review", "decision", "delivery", "courier", "elicense",
+    ] {
+        let data = dir.join(service);
+        let migrate = |extra: &[&std::ffi::OsStr]| {
+            Command::new(binary_path(&format!("residence-{service}"))?)
+                .arg("--migrate-only")
+                .args(["--nats-url", "nats://127.0.0.1:1"])
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--service-item")
+                .arg(root.join("deploy/service-item.toml"))
+                .arg("--calendar-dir")
+                .arg(root.join("deploy/calendars"))
+                .args(extra)
+                .output()
+                .with_context(|| format!("run residence-{service}"))
+        };
+        // The first start makes the key and records it in the database.
+        let first = migrate(&[])?;
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert!(first.status.success(), "{service}: {stderr}");
+        assert!(migrate(&[])?.status.success(), "{service} again");
+
+        // Another key file, or the key file lost and made anew: refused, both ids named.
+        let other = migrate(&["--data-key-file".as_ref(), other_key.as_os_str()])?;
+        let stderr = String::from_utf8_lossy(&other.stderr);
+        assert!(!other.status.success(), "{service} took another key");
+        assert!(
+            stderr.contains("sealed with data key"),
+            "{service}: {stderr}"
+        );
+        std::fs::remove_file(data.join("data.key"))?;
+        let remade = migrate(&[])?;
+        assert!(!remade.status.success(), "{service} took a remade key");
     }
     std::fs::remove_dir_all(&dir)?;
     Ok(())

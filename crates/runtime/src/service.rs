@@ -61,6 +61,11 @@ impl Service {
         let database_url = common.database_url(name)?;
         let db = database::connect(name, &database_url).await?;
         M::up(&db, None).await?;
+        residence_sealing::check_database(&db, residence_sealing::keys())
+            .await
+            .map_err(|error| {
+                error.context(format!("the {name} database needs its own data key"))
+            })?;
         if common.migrate_only {
             tracing::info!(
                 service = name,

@@ -12,6 +12,7 @@
 //! existed (without the `sealed:v1:` prefix) is read as it is and sealed on its next write.
 
 mod column;
+mod database;
 mod key_file;
 
 use std::sync::OnceLock;
@@ -24,6 +25,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
 pub use column::Sealed;
+pub use database::check_database;
 pub use key_file::{read_key, read_or_create_key};
 
 /// What every sealed value starts with.
