@@ -56,8 +56,8 @@ pub async fn check_database(db: &DatabaseConnection, keys: &DataKeys) -> anyhow:
         .into_table(table)
         .columns([key_id, recorded_at])
         .values_panic([
-            Expr::val(keys.id()).into(),
-            Expr::val(now_in_seconds()).into(),
+            Expr::val(keys.id()),
+            Expr::val(now_in_seconds()),
         ])
         .to_owned();
     db.execute(&insert).await?;
