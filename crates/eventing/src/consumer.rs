@@ -327,6 +327,7 @@ async fn settle(
             dead_letter(jetstream, spec, message, event, &reason).await
         }
         Outcome::Retry(reason) => {
+            let reason = residence_rules::mask_id_numbers(&reason);
             tracing::debug!(%reason, "event will be retried");
             message
                 .ack_with(AckKind::Nak(Some(backoff(event.delivered))))
@@ -358,6 +359,10 @@ async fn dead_letter(
 ) -> Result<(), async_nats::Error> {
     use crate::deadletter::parked_header;
 
+    // A reason may quote the bad input (a partner's message): no ID number in the header or
+    // the log line.
+    let reason = residence_rules::mask_id_numbers(reason);
+    let reason = reason.as_str();
     // The stream sequence keeps the id when a redelivery of this message is parked again
     // after a crash, and changes it for a replayed copy, which the duplicate window of the
     // dead-letter stream would otherwise drop when it fails again.

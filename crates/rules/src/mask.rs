@@ -32,34 +32,80 @@ pub fn mask_id_number(raw: &str) -> String {
         .collect()
 }
 
-/// Masks every identity number in `text` as [`mask_id_number`] does: 18 digits, or 17 digits
-/// and a check character `X`, not part of a longer run of digits.
+/// Masks every identity number in `text` as [`mask_id_number`] does, however it was typed:
+/// 18 digits (or 17 and a check character `X`), or a 15-digit first-generation number, in
+/// ASCII or full-width digits, written together or in groups split by single spaces or
+/// hyphens (`4117 2119 9001 0112 37`, `411721-19900101-1237`). Separators stay where they
+/// were. Runs of other lengths (phone numbers, dates, longer references) are left alone.
 pub fn mask_id_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut masked = String::with_capacity(text.len());
-    // The run of digits (and a check character after 17 of them) being read.
-    let mut run = String::new();
-    let flush = |run: &mut String, masked: &mut String| {
-        if run.len() == ID_NUMBER_LENGTH {
-            masked.push_str(&mask_id_number(run));
-        } else {
-            masked.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        let digits_so_far = run.bytes().all(|b| b.is_ascii_digit());
-        if c.is_ascii_digit() && digits_so_far {
-            run.push(c);
-        } else if matches!(c, 'X' | 'x') && run.len() == ID_NUMBER_LENGTH - 1 && digits_so_far {
-            run.push(c);
-            flush(&mut run, &mut masked);
-        } else {
-            flush(&mut run, &mut masked);
+    let mut at = 0;
+    while let Some(&c) = chars.get(at) {
+        if !is_digit(c) {
             masked.push(c);
+            at += 1;
+            continue;
+        }
+        let end = group_end(&chars, at);
+        let group = chars.get(at..end).unwrap_or_default();
+        let digits = group.iter().filter(|c| !is_separator(**c)).count();
+        let checked = group.last().is_some_and(|c| is_check_x(*c));
+        let is_number = (digits == ID_NUMBER_LENGTH) || (digits == LEGACY_LENGTH && !checked);
+        let mut index = 0;
+        for &c in group {
+            if is_separator(c) || !is_number {
+                masked.push(c);
+            } else {
+                let kept = index < KEEP_HEAD || index >= digits - KEEP_TAIL;
+                masked.push(if kept { c } else { '*' });
+            }
+            if !is_separator(c) {
+                index += 1;
+            }
+        }
+        at = end;
+    }
+    masked
+}
+
+/// Digits in a first-generation identity number.
+const LEGACY_LENGTH: usize = 15;
+
+/// Where the group of digits starting at `start` ends: digits, single separators between
+/// digits, and a check character `X` as the 18th digit, which ends the group.
+fn group_end(chars: &[char], start: usize) -> usize {
+    let mut digits = 0;
+    let mut at = start;
+    while let Some(&c) = chars.get(at) {
+        if is_digit(c) {
+            digits += 1;
+            at += 1;
+        } else if is_check_x(c) && digits == ID_NUMBER_LENGTH - 1 {
+            return at + 1;
+        } else if is_separator(c)
+            && chars
+                .get(at + 1)
+                .is_some_and(|next| is_digit(*next) || (is_check_x(*next) && digits == 17))
+        {
+            at += 1;
+        } else {
+            break;
         }
     }
-    flush(&mut run, &mut masked);
-    masked
+    at
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+fn is_check_x(c: char) -> bool {
+    matches!(c, 'X' | 'x' | 'Ｘ' | 'ｘ')
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '\u{3000}')
 }
 
 #[cfg(test)]
@@ -77,6 +123,37 @@ mod tests {
         assert_eq!(mask_id_number(""), "");
         assert_eq!(mask_id_number("1234567890"), "**********");
         assert_eq!(mask_id_number("12345678901"), "123456*8901");
+    }
+
+    #[test]
+    fn numbers_are_masked_however_they_were_typed() {
+        for (typed, masked) in [
+            ("411721199001011237", "411721********1237"),
+            ("号码41172119880517108X。", "号码411721********108X。"),
+            ("4117 2119 9001 0112 37", "4117 21** **** **12 37"),
+            ("411721-19900101-1237", "411721-********-1237"),
+            (
+                "４１１７２１１９９００１０１１２３７",
+                "４１１７２１********１２３７",
+            ),
+            ("41172119880517108 x", "411721********108 x"),
+            ("旧号码412824900101123", "旧号码412824*****1123"),
+        ] {
+            assert_eq!(mask_id_numbers(typed), masked, "{typed}");
+        }
+    }
+
+    #[test]
+    fn other_numbers_stay() {
+        for text in [
+            "phone 138-0000-0000, 2026-12-04",
+            "4117211990010112370",
+            "1234567890123456",
+            "12345678901234567 ",
+            "case XP-2026-000001",
+        ] {
+            assert_eq!(mask_id_numbers(text), text, "{text}");
+        }
     }
 
     #[test]

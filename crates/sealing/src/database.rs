@@ -55,10 +55,7 @@ pub async fn check_database(db: &DatabaseConnection, keys: &DataKeys) -> anyhow:
     let insert = Query::insert()
         .into_table(table)
         .columns([key_id, recorded_at])
-        .values_panic([
-            Expr::val(keys.id()),
-            Expr::val(now_in_seconds()),
-        ])
+        .values_panic([Expr::val(keys.id()), Expr::val(now_in_seconds())])
         .to_owned();
     db.execute(&insert).await?;
     tracing::info!(key.id = keys.id(), "data key recorded in the database");

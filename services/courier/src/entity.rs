@@ -19,8 +19,9 @@ pub mod waybill {
         pub partner: String,
         /// One of the states in [`crate::parcel`], e.g. `in_transit`.
         pub state: String,
-        /// Who signed for the parcel. Personal data.
-        pub signed_by: Option<String>,
+        /// Who signed for the parcel. Personal data: sealed at rest.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub signed_by: Option<residence_sealing::Sealed>,
         /// The partner's reason for a failed or returned parcel.
         #[sea_orm(column_type = "Text", nullable)]
         pub failure_reason: Option<String>,

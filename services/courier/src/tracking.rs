@@ -140,7 +140,7 @@ impl TrackingHandler {
             ..Default::default()
         };
         if let Some(signed_by) = &report.signed_by {
-            changes.signed_by = Set(Some(signed_by.clone()));
+            changes.signed_by = Set(Some(signed_by.clone().into()));
         }
         if let Some(reason) = &report.reason {
             changes.failure_reason = Set(Some(reason.clone()));

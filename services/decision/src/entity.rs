@@ -12,9 +12,10 @@ pub mod decision {
         /// `approved`, `denied`, or `withdrawn` when the applicant withdrew first.
         #[sea_orm(indexed)]
         pub outcome: String,
-        /// The endorsement written on the permit, as JSON, when approved.
+        /// The endorsement written on the permit, as JSON, when approved. Holds the
+        /// residence address: sealed at rest.
         #[sea_orm(column_type = "Text", nullable)]
-        pub endorsement: Option<String>,
+        pub endorsement: Option<residence_sealing::Sealed>,
         /// The provisions a denial rests on.
         pub legal_basis: Option<String>,
         /// JSON array of reasons for a denial.

@@ -61,7 +61,7 @@ pub async fn record<C: ConnectionTrait>(
     match decided.decision {
         Decision::Approve(endorsement) => {
             row.outcome = Set(APPROVED.to_owned());
-            row.endorsement = Set(Some(to_json(&endorsement)?));
+            row.endorsement = Set(Some(to_json(&endorsement)?.into()));
             row.legal_basis = Set(None);
             row.reasons = Set("[]".to_owned());
             let approved = DecisionApproved {

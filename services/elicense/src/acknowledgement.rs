@@ -184,7 +184,11 @@ fn check(ack: &LicenseAcknowledged) -> Result<(), String> {
 fn rejection_reason(reason: Option<&str>) -> String {
     let reason = reason.map(str::trim).filter(|reason| !reason.is_empty());
     match reason {
-        Some(reason) => reason.chars().take(MAX_REASON_LENGTH).collect(),
+        // A platform may quote the holder's ID number: kept masked, as everywhere else.
+        Some(reason) => residence_rules::mask_id_numbers(reason)
+            .chars()
+            .take(MAX_REASON_LENGTH)
+            .collect(),
         None => "the platform gave no reason".to_owned(),
     }
 }
@@ -211,6 +215,13 @@ mod tests {
         assert!(check(&ack("elicense.v2.license_acknowledged", "henan-elicense")).is_err());
         assert!(check(&ack(LICENSE_ACKNOWLEDGED_SCHEMA, "  ")).is_err());
         assert!(check(&ack(LICENSE_ACKNOWLEDGED_SCHEMA, "a\nb")).is_err());
+    }
+
+    #[test]
+    fn rejection_reasons_keep_no_id_number() {
+        let reason = rejection_reason(Some("持证人身份证号411721199001011237不符"));
+        assert!(!reason.contains("411721199001011237"), "{reason}");
+        assert!(reason.contains("411721********1237"), "{reason}");
     }
 
     #[test]
