@@ -677,6 +677,14 @@ async fn the_elicense_platform_reads_its_licenses_answers_and_nothing_else() -> 
         .await?
         .await?;
     assert_eq!(stored.stream, "ELICENSE");
+    // A message larger than any answer is refused, so the account cannot fill the store.
+    let large = "x".repeat(300 * 1024);
+    let refused = platform
+        .jetstream
+        .publish(elicense::LICENSE_ACKNOWLEDGED, large.into())
+        .await?
+        .await;
+    ensure!(refused.is_err(), "a 300 KiB answer was stored");
 
     // Nothing else: not the services' events, not another consumer, no forged license.
     let _internal = platform.client.subscribe("residence.v1.>").await?;

@@ -17,6 +17,11 @@ pub const ELICENSE: &str = "ELICENSE";
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+/// The largest message any stream stores, in bytes. The services' events are a few KiB; the
+/// limit keeps a partner account, which may publish on its own subjects, from filling the
+/// store with large messages (a dead-lettered copy included).
+pub const MAX_MESSAGE_BYTES: i32 = 256 * 1024;
+
 /// Copies of each stream a JetStream cluster keeps, set once at start-up from the service's
 /// configuration: 1 on a single server, 3 on a three-node cluster.
 static REPLICAS: AtomicUsize = AtomicUsize::new(1);
@@ -49,6 +54,7 @@ pub fn definitions() -> Vec<stream::Config> {
         max_age,
         // Long enough to cover a relay re-publishing after a restart.
         duplicate_window: Duration::from_secs(10 * 60),
+        max_message_size: MAX_MESSAGE_BYTES,
         num_replicas: replicas(),
         ..Default::default()
     })
@@ -68,6 +74,7 @@ pub fn logistics_status(partner: &str) -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         max_age: 30 * DAY,
         duplicate_window: Duration::from_secs(10 * 60),
+        max_message_size: MAX_MESSAGE_BYTES,
         num_replicas: replicas(),
         ..Default::default()
     }

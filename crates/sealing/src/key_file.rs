@@ -59,7 +59,10 @@ fn create(path: &Path, what: &str) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&draft);
     match linked {
         Ok(()) => {
-            tracing::warn!(file = %path.display(), "made a new {what}; keep it with the backups");
+            tracing::warn!(
+                file = %path.display(),
+                "made a new {what}; back it up, apart from the database backups"
+            );
             Ok(())
         }
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),

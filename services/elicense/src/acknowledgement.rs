@@ -38,6 +38,8 @@ pub struct AcknowledgementHandler {
     pub db: DatabaseConnection,
     pub outbox: OutboxWriter,
     pub relay: RelayHandle,
+    /// The platforms licenses are sent to (`--platforms`): an answer naming another is parked.
+    pub platforms: Vec<String>,
 }
 
 impl Handler for AcknowledgementHandler {
@@ -48,6 +50,13 @@ impl Handler for AcknowledgementHandler {
         };
         if let Err(problem) = check(&ack) {
             return Outcome::Poison(problem);
+        }
+        let platform = ack.platform.trim();
+        if !self.platforms.iter().any(|known| known == platform) {
+            return Outcome::Poison(format!(
+                "platform {platform:?} is not one licenses are sent to ({})",
+                self.platforms.join(", ")
+            ));
         }
         match self.record(event, &ack).await {
             Ok(outcome) => outcome,

@@ -205,7 +205,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         streams::ELICENSE,
         acknowledgement::SUBJECTS,
     );
+    let platforms = feeds::parse_platforms(&args.platforms).map_err(anyhow::Error::msg)?;
     let acknowledgement_handler = acknowledgement::AcknowledgementHandler {
+        platforms: platforms.clone(),
         db: service.db().clone(),
         outbox: service.outbox(),
         relay: service.relay(),
@@ -218,7 +220,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         policy: ack_policy,
     };
     service.spawn(|shutdown| watch.run(shutdown));
-    let platforms = feeds::parse_platforms(&args.platforms).map_err(anyhow::Error::msg)?;
     let jetstream = service.jetstream();
     service.spawn(|shutdown| async move {
         // The platforms' consumers, created again should the broker lose them.

@@ -109,6 +109,7 @@ pub fn app_with(
             db: db.clone(),
             outbox: outbox.clone(),
             relay: RelayHandle::default(),
+            platforms: vec!["henan-elicense".to_owned()],
         },
         revocations: RevocationHandler {
             db: db.clone(),

@@ -457,6 +457,15 @@ async fn acknowledgements_settle_messages_and_rejections_are_kept_for_operators(
     );
     let outcome = app.acks.handle(&incoming("ack-3", subject, &unknown)).await;
     assert!(matches!(outcome, Outcome::Poison(_)), "{outcome:?}");
+
+    // An answer in the name of a platform licenses are not sent to changes nothing.
+    let mut foreign = acknowledgement(&identifier, LicenseAction::Issued, false);
+    foreign.platform = "some-other-platform".to_owned();
+    let outcome = app.acks.handle(&incoming("ack-4", subject, &foreign)).await;
+    assert!(matches!(outcome, Outcome::Poison(_)), "{outcome:?}");
+    let license = &app.licenses().await[0];
+    assert_eq!(license.rejected_reason, None);
+    assert_eq!(license.ack_platform.as_deref(), Some("henan-elicense"));
 }
 
 #[tokio::test]

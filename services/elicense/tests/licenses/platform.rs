@@ -79,6 +79,7 @@ async fn start(policy: AckPolicy, platform: Platform) -> Result<Running> {
         db: app.db.clone(),
         outbox: outbox.clone(),
         relay: relay_handle.clone(),
+        platforms: vec!["henan-elicense".to_owned()],
     };
     let subjects = acknowledgement::SUBJECTS;
     let spec = ConsumerSpec::new(acknowledgement::CONSUMER, streams::ELICENSE, subjects);
