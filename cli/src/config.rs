@@ -111,11 +111,41 @@ fn check_files(settings: &[Setting]) -> Result<(), String> {
         problems.push(format!("staff_keys_dir: {error}"));
     }
     for key in ["nats_password_file", "database_url_file"] {
-        if let Some(path) = value(key)
-            && let Err(error) = std::fs::File::open(path)
-        {
-            problems.push(format!("{key}: cannot read {}: {error}", path.display()));
+        let Some(path) = value(key) else { continue };
+        match std::fs::read_to_string(path) {
+            Err(error) => problems.push(format!("{key}: cannot read {}: {error}", path.display())),
+            Ok(text) => {
+                let first = text.lines().next().unwrap_or_default().trim();
+                if first.is_empty() {
+                    problems.push(format!("{key}: {} is empty", path.display()));
+                } else if key == "database_url_file"
+                    && !["sqlite:", "postgres://", "postgresql://"]
+                        .iter()
+                        .any(|scheme| first.starts_with(scheme))
+                {
+                    problems.push(format!(
+                        "{key}: {} does not hold a sqlite: or postgres:// URL",
+                        path.display()
+                    ));
+                }
+            }
         }
+    }
+    // Keys made on first start may be missing; one that exists must be usable.
+    let data_dir = value("data_dir").unwrap_or(Path::new("data"));
+    let data_key =
+        value("data_key_file").map_or_else(|| data_dir.join("data.key"), Path::to_path_buf);
+    if data_key.exists()
+        && let Err(error) = residence_sealing::read_key(&data_key, "data key")
+            .and_then(|secret| residence_sealing::DataKeys::new(&secret))
+    {
+        problems.push(format!("data_key_file: {error:#}"));
+    }
+    if let Some(path) = value("access_code_key_file")
+        && path.exists()
+        && let Err(error) = residence_sealing::read_key(path, "access code key")
+    {
+        problems.push(format!("access_code_key_file: {error:#}"));
     }
     if problems.is_empty() {
         Ok(())
@@ -222,8 +252,30 @@ mod tests {
             problem.starts_with("nats_password_file: cannot read"),
             "{problem}"
         );
+        std::fs::write(dir.join("nats-password"), "\n").unwrap();
+        let problem = check_files(&settings).unwrap_err();
+        assert!(problem.contains("is empty"), "{problem}");
         std::fs::write(dir.join("nats-password"), "synthetic\n").unwrap();
         assert_eq!(check_files(&settings), Ok(()));
+
+        let key = dir.join("data.key");
+        let with_key = |text: &str| {
+            std::fs::write(&key, text).unwrap();
+            let mut settings = settings.clone();
+            settings.retain(|setting| setting.key != "data_key_file");
+            settings.push(Setting {
+                key: "data_key_file".to_owned(),
+                value: key.display().to_string(),
+                source: residence_runtime::config_file::Source::File,
+            });
+            check_files(&settings)
+        };
+        let problem = with_key("short").unwrap_err();
+        assert!(
+            problem.contains("data_key_file") && problem.contains("too short"),
+            "{problem}"
+        );
+        assert_eq!(with_key(&"c".repeat(64)), Ok(()));
 
         std::fs::write(calendars.join("2031.toml"), "holidays = [\"not a date\"]\n").unwrap();
         std::fs::write(&item, format!("{shipped_item}\nnot = toml = at all\n")).unwrap();

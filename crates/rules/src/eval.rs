@@ -11,6 +11,9 @@ use crate::endorsement::{self, PermitKind};
 use crate::id_number::IdNumber;
 use crate::mask::mask_id_number;
 
+/// The most days a case may count: ten years of working days.
+const MAX_DAYS: u32 = 2_500;
+
 /// The rules a case may name.
 const RULES: &str = "id_number, due, endorsement, first_valid_until, address_change, mask";
 
@@ -173,17 +176,14 @@ impl<'a> Input<'a> {
             .ok_or_else(|| format!("input.{field}: expected a real date YYYY-MM-DD, got {text:?}"))
     }
 
+    /// A whole number of days from 0 to [`MAX_DAYS`]: more would count past any calendar.
     fn count(&self, field: &str) -> Result<u32, String> {
         self.0
             .get(field)
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| {
-                format!(
-                    "input.{field}: expected a whole number from 0 to {}",
-                    u32::MAX
-                )
-            })
+            .filter(|n| *n <= MAX_DAYS)
+            .ok_or_else(|| format!("input.{field}: expected a whole number from 0 to {MAX_DAYS}"))
     }
 }
 
@@ -240,6 +240,11 @@ mod tests {
                 json!("due"),
                 json!({ "accepted_on": date, "working_days": 1.5 }),
                 "working_days",
+            ),
+            (
+                json!("due"),
+                json!({ "accepted_on": date, "working_days": 4_294_967_295_u64 }),
+                "from 0 to 2500",
             ),
             (
                 json!("mask"),

@@ -96,6 +96,9 @@ impl Templates {
         if file.signature.contains(['{', '}']) {
             problems.push("signature: takes no placeholders".to_owned());
         }
+        if let Err(problem) = plain_text(&file.signature) {
+            problems.push(format!("signature: {problem}"));
+        }
         let mut by_kind = BTreeMap::new();
         for name in file.templates.keys() {
             if !NotificationKind::ALL.iter().any(|kind| kind.code() == name) {
@@ -110,6 +113,9 @@ impl Templates {
             if template.trim().is_empty() {
                 problems.push(format!("templates.{}: empty", kind.code()));
                 continue;
+            }
+            if let Err(problem) = plain_text(template) {
+                problems.push(format!("templates.{}: {problem}", kind.code()));
             }
             match names(template) {
                 Ok(used) => {
@@ -246,6 +252,22 @@ impl SharedTemplates {
     }
 }
 
+/// The longest template or signature, in characters: a message is a few SMS long at most.
+const MAX_TEMPLATE_CHARS: usize = 500;
+
+/// Text a phone shows as written: no control characters, no characters that reorder what
+/// follows (bidirectional overrides and isolates), and not longer than a few SMS.
+fn plain_text(text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_TEMPLATE_CHARS {
+        return Err(format!("longer than {MAX_TEMPLATE_CHARS} characters"));
+    }
+    let reordering = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    match text.chars().find(|c| c.is_control() || reordering(*c)) {
+        Some(c) => Err(format!("holds the character U+{:04X}", u32::from(c))),
+        None => Ok(()),
+    }
+}
+
 /// Writes notifications to the outbox.
 #[derive(Clone, Debug)]
 pub struct Notifier {
@@ -363,6 +385,28 @@ mod tests {
         assert_eq!(
             text,
             "【西平县居住证签注】您的居住证签注申请C-1已受理，将于2026-12-07前办结。"
+        );
+    }
+
+    #[test]
+    fn control_and_reordering_characters_and_overlong_texts_are_refused() {
+        let nul = DEFAULT_TEMPLATES.replacen("已收件", "已收\\u0000件", 1);
+        let error = Templates::parse(&nul).unwrap_err();
+        assert!(
+            error.contains("templates.received: holds the character U+0000"),
+            "{error}"
+        );
+        let flipped = DEFAULT_TEMPLATES.replacen("【西平县", "【\u{202E}西平县", 1);
+        let error = Templates::parse(&flipped).unwrap_err();
+        assert!(
+            error.contains("signature: holds the character U+202E"),
+            "{error}"
+        );
+        let long = DEFAULT_TEMPLATES.replacen("已收件", &"长".repeat(600), 1);
+        let error = Templates::parse(&long).unwrap_err();
+        assert!(
+            error.contains("templates.received: longer than 500"),
+            "{error}"
         );
     }
 
