@@ -509,9 +509,11 @@ async fn the_simulator_delivers_with_its_partner_credentials() -> Result<()> {
 
     let password_file = password_file(deployment.dir.path(), EMS)?;
     let args = simulator::Args {
-        nats_user: Some(EMS.user.to_owned()),
-        nats_password_file: Some(password_file),
-        js_api_prefix: PARTNER_API_PREFIX.to_owned(),
+        login: simulator::Login {
+            nats_user: Some(EMS.user.to_owned()),
+            nats_password_file: Some(password_file),
+            js_api_prefix: PARTNER_API_PREFIX.to_owned(),
+        },
         failure_share: 0.0,
         ..simulator::Args::new(&deployment.nats.url(), "ems")
     };

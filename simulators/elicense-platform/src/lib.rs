@@ -14,11 +14,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use residence_events::elicense;
-use residence_simulator_kit::{
-    Connection, Credentials, DEFAULT_API_PREFIX, Feed, Recorder, parse_code, parse_share,
-};
+use residence_simulator_kit::{Feed, Recorder, parse_code, parse_share};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+/// The login flags, shared with the other simulators.
+pub use residence_simulator_kit::Login;
 
 /// Command-line flags of `elicense-platform-simulator`; each also reads an environment variable.
 #[derive(Clone, Debug, Parser)]
@@ -28,21 +29,11 @@ pub struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
 
-    /// The platform's NATS user, when the county's server requires credentials. Needs
-    /// `--nats-password-file`. With a user the simulator only binds to the consumers the
+    /// How the platform logs in. With a user, the simulator only binds to the consumers the
     /// e-license service keeps, as the platform account allows no more; without one it
     /// creates them when missing.
-    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
-    pub nats_user: Option<String>,
-
-    /// File holding the NATS user's password on its first line.
-    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
-    pub nats_password_file: Option<PathBuf>,
-
-    /// Prefix of the JetStream API calls: `JS.SERVICES.API` in the platform account of the
-    /// county's server (deploy/nats/accounts.conf), `$JS.API` on a server without accounts.
-    #[arg(long, env = "NATS_JS_API_PREFIX", default_value = DEFAULT_API_PREFIX)]
-    pub js_api_prefix: String,
+    #[command(flatten)]
+    pub login: Login,
 
     /// Platform code, sent in every acknowledgement (letters, digits, `-`, `_`).
     #[arg(
@@ -91,22 +82,12 @@ impl Args {
     pub fn new(nats_url: &str, platform: &str, trusted_keys: PathBuf) -> Self {
         Self {
             nats_url: nats_url.to_owned(),
-            nats_user: None,
-            nats_password_file: None,
-            js_api_prefix: DEFAULT_API_PREFIX.to_owned(),
+            login: Login::default(),
             platform: platform.to_owned(),
             record_file: None,
             reject_share: 0.0,
             trusted_keys,
             unanswered_share: 0.0,
-        }
-    }
-
-    /// The NATS credentials, reading the password file; none without `--nats-user`.
-    fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
-        match (&self.nats_user, &self.nats_password_file) {
-            (Some(user), Some(file)) => Credentials::read(user, file).map(Some),
-            _ => Ok(None),
         }
     }
 }
@@ -121,14 +102,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
         .with_context(|| format!("trusted keys {}", args.trusted_keys.display()))?;
     let recorder = Recorder::open(args.record_file.clone(), "identifier").await?;
     let client_name = format!("elicense-platform-simulator:{}", args.platform);
-    let credentials = args.credentials()?;
-    let connection = Connection::open_as(
-        &args.nats_url,
-        &client_name,
-        credentials.as_ref(),
-        &args.js_api_prefix,
-    )
-    .await?;
+    let connection = args.login.connect(&args.nats_url, &client_name).await?;
 
     let platform = platform::Platform {
         jetstream: connection.jetstream().clone(),
@@ -149,7 +123,7 @@ pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> 
     let issued = platform::Issued(&platform);
     let revoked = platform::Revoked(&platform);
     let both = async {
-        if credentials.is_some() {
+        if args.login.nats_user.is_some() {
             tokio::join!(
                 connection.serve_existing(&licenses, &issued, &shutdown),
                 connection.serve_existing(&revocations, &revoked, &shutdown),
@@ -205,8 +179,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.platform, "gov-elicense");
-        assert_eq!(args.nats_user.as_deref(), Some("gov-elicense"));
-        assert_eq!(args.js_api_prefix, "JS.SERVICES.API");
+        assert_eq!(args.login.nats_user.as_deref(), Some("gov-elicense"));
+        assert_eq!(args.login.js_api_prefix, "JS.SERVICES.API");
         assert_eq!(args.reject_share, 0.5);
         assert_eq!(args.unanswered_share, 0.25);
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The simulator's one connection to NATS, from connecting to the last flushed ack.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +14,51 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JetStream API prefix of an account that has JetStream itself.
 pub const DEFAULT_API_PREFIX: &str = "$JS.API";
+
+/// How a partner logs in to the county's NATS server: the flags every simulator takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Login {
+    /// The partner's NATS user, when the county's server requires credentials. Needs
+    /// `--nats-password-file`.
+    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
+    pub nats_user: Option<String>,
+
+    /// File holding the NATS user's password on its first line.
+    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
+    pub nats_password_file: Option<PathBuf>,
+
+    /// Prefix of the JetStream API calls: `JS.SERVICES.API` in a partner account of the
+    /// county's server (deploy/nats/accounts.conf), `$JS.API` on a server without accounts.
+    #[arg(long, env = "NATS_JS_API_PREFIX", default_value = DEFAULT_API_PREFIX)]
+    pub js_api_prefix: String,
+}
+
+impl Default for Login {
+    /// No credentials, the plain JetStream API: a server without accounts.
+    fn default() -> Self {
+        Self {
+            nats_user: None,
+            nats_password_file: None,
+            js_api_prefix: DEFAULT_API_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Login {
+    /// The NATS credentials, reading the password file; none without `--nats-user`.
+    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        match (&self.nats_user, &self.nats_password_file) {
+            (Some(user), Some(file)) => Credentials::read(user, file).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Connects to `url` as `client_name` with these settings.
+    pub async fn connect(&self, url: &str, client_name: &str) -> anyhow::Result<Connection> {
+        let credentials = self.credentials()?;
+        Connection::open_as(url, client_name, credentials.as_ref(), &self.js_api_prefix).await
+    }
+}
 
 /// A NATS user and its password, read from a file. The password never prints.
 #[derive(Clone)]

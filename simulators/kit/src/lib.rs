@@ -12,7 +12,7 @@ mod startup;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connection::{Connection, Credentials, DEFAULT_API_PREFIX};
+pub use connection::{Connection, Credentials, DEFAULT_API_PREFIX, Login};
 pub use consumer::{Binding, Delivery, Feed, Handler, Outcome, report_progress};
 pub use message::{check_key, check_schema, decode, publish_answer};
 pub use record::Recorder;

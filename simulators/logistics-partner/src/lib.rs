@@ -13,15 +13,16 @@ use std::time::Duration;
 
 use clap::Parser;
 use residence_events::logistics;
-use residence_simulator_kit::{
-    Connection, Credentials, DEFAULT_API_PREFIX, Feed, Recorder, parse_code, parse_share,
-};
+use residence_simulator_kit::{Feed, Recorder, parse_code, parse_share};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// The longest delay between two statuses. The simulator reports progress before each pause,
 /// so one pause only has to fit in the consumer's 30-second ack wait.
 const MAX_LATENCY_MS: u64 = 20_000;
+
+/// The login flags, shared with the other simulators.
+pub use residence_simulator_kit::Login;
 
 /// Command-line flags of `logistics-partner-simulator`; each also reads an environment variable.
 #[derive(Clone, Debug, Parser)]
@@ -31,19 +32,9 @@ pub struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
 
-    /// The partner's NATS user, when the county's server requires credentials. Needs
-    /// `--nats-password-file`.
-    #[arg(long, env = "NATS_USER", requires = "nats_password_file")]
-    pub nats_user: Option<String>,
-
-    /// File holding the NATS user's password on its first line.
-    #[arg(long, env = "NATS_PASSWORD_FILE", requires = "nats_user")]
-    pub nats_password_file: Option<PathBuf>,
-
-    /// Prefix of the JetStream API calls: `JS.SERVICES.API` in a partner account of the
-    /// county's server (deploy/nats/accounts.conf), `$JS.API` on a server without accounts.
-    #[arg(long, env = "NATS_JS_API_PREFIX", default_value = DEFAULT_API_PREFIX)]
-    pub js_api_prefix: String,
+    /// How the partner logs in.
+    #[command(flatten)]
+    pub login: Login,
 
     /// Partner code: the `{partner}` token of the subjects (letters, digits, `-`, `_`).
     #[arg(
@@ -87,9 +78,7 @@ impl Args {
     pub fn new(nats_url: &str, partner: &str) -> Self {
         Self {
             nats_url: nats_url.to_owned(),
-            nats_user: None,
-            nats_password_file: None,
-            js_api_prefix: DEFAULT_API_PREFIX.to_owned(),
+            login: Login::default(),
             partner: partner.to_owned(),
             failure_share: 0.1,
             seed: None,
@@ -101,14 +90,6 @@ impl Args {
     fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms)
     }
-
-    /// The NATS credentials, reading the password file; none without `--nats-user`.
-    fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
-        match (&self.nats_user, &self.nats_password_file) {
-            (Some(user), Some(file)) => Credentials::read(user, file).map(Some),
-            _ => Ok(None),
-        }
-    }
 }
 
 /// Serves waybill requests until `shutdown` is cancelled, then finishes the request in
@@ -116,16 +97,9 @@ impl Args {
 ///
 /// Waits for its consumer if the courier service has not created it yet.
 pub async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let credentials = args.credentials()?;
     let recorder = Recorder::open(args.record_file.clone(), "parcel_reference").await?;
     let client_name = format!("logistics-partner-simulator:{}", args.partner);
-    let connection = Connection::open_as(
-        &args.nats_url,
-        &client_name,
-        credentials.as_ref(),
-        &args.js_api_prefix,
-    )
-    .await?;
+    let connection = args.login.connect(&args.nats_url, &client_name).await?;
 
     let courier = courier::Courier {
         jetstream: connection.jetstream().clone(),
@@ -178,7 +152,7 @@ mod tests {
         assert_eq!(args.failure_share, 0.25);
         assert_eq!(args.seed, Some(7));
         assert_eq!(args.latency(), Duration::from_millis(20));
-        assert!(args.credentials().unwrap().is_none());
+        assert!(args.login.credentials().unwrap().is_none());
     }
 
     #[test]
@@ -191,7 +165,7 @@ mod tests {
         assert!(parse(&["--nats-password-file=/run/secrets/ems"]).is_err());
         let args = parse(&["--nats-user=ems", "--nats-password-file=/nonexistent/ems"]).unwrap();
         assert!(
-            args.credentials().is_err(),
+            args.login.credentials().is_err(),
             "the password file does not exist"
         );
     }
