@@ -167,6 +167,23 @@ impl Service {
         self.spawn(|shutdown| run_consumer(jetstream, spec, handler, shutdown));
     }
 
+    /// Seals, in the background, what the outbox and `columns` still hold in the clear from
+    /// before sealing existed (see [`residence_sealing::seal_legacy_rows`]).
+    pub fn seal_legacy_rows(&mut self, columns: &[residence_sealing::SealedColumn]) {
+        let db = self.db.clone();
+        let mut columns = columns.to_vec();
+        columns.push(residence_sealing::OUTBOX_PAYLOAD);
+        self.spawn(|_shutdown| async move {
+            match residence_sealing::seal_legacy_rows(&db, &columns).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "sealed values written before sealing"),
+                Err(error) => {
+                    tracing::warn!(%error, "could not seal values written before sealing");
+                }
+            }
+        });
+    }
+
     /// Starts a background task, handing it the token cancelled at shutdown; [`Service::serve`]
     /// waits for it to return before it does.
     pub fn spawn<F>(&mut self, task: impl FnOnce(CancellationToken) -> F)

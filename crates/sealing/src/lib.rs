@@ -9,11 +9,13 @@
 //!
 //! Every service reads its data key at start ([`install`]), from a file it creates on first
 //! start; the replicas of one service must share that file. Text written before sealing
-//! existed (without the `sealed:v1:` prefix) is read as it is and sealed on its next write.
+//! existed (without the `sealed:v1:` prefix) is read as it is, and [`seal_legacy_rows`] seals
+//! it where it lies.
 
 mod column;
 mod database;
 mod key_file;
+mod legacy;
 
 use std::sync::OnceLock;
 
@@ -27,6 +29,7 @@ use sha2::{Digest, Sha256};
 pub use column::Sealed;
 pub use database::check_database;
 pub use key_file::{read_key, read_or_create_key};
+pub use legacy::{OUTBOX_PAYLOAD, SealedColumn, seal_legacy_rows};
 
 /// What every sealed value starts with.
 const PREFIX: &str = "sealed:v1:";

@@ -19,6 +19,7 @@ use chrono::TimeDelta;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_events::partner::Party;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50055;
@@ -111,6 +112,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("courier", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[SealedColumn::of(
+        entity::waybill::Entity,
+        entity::waybill::Column::ParcelReference,
+        entity::waybill::Column::SignedBy,
+    )]);
     let deliveries = ConsumerSpec::new(dispatch::CONSUMER, streams::RESIDENCE, dispatch::SUBJECTS);
     let dispatch_handler = dispatch::DispatchHandler {
         db: service.db().clone(),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::decision_service_server::DecisionServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 use residence_staff::StaffArgs;
 
 /// Default gRPC port.
@@ -43,6 +44,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("decision", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[
+        SealedColumn::of(
+            entity::pending::Entity,
+            entity::pending::Column::CaseNumber,
+            entity::pending::Column::Application,
+        ),
+        SealedColumn::of(
+            entity::decision::Entity,
+            entity::decision::Column::CaseNumber,
+            entity::decision::Column::Endorsement,
+        ),
+    ]);
     let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
     let handler = handler::DecisionHandler {
         db: service.db().clone(),

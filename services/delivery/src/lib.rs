@@ -13,6 +13,7 @@ pub mod store;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::delivery_service_server::DeliveryServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 use residence_staff::StaffArgs;
 
 /// Default gRPC port.
@@ -40,6 +41,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("delivery", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[SealedColumn::of(
+        entity::delivery::Entity,
+        entity::delivery::Column::CaseNumber,
+        entity::delivery::Column::Recipient,
+    )]);
     let decisions = ConsumerSpec::new(decisions::CONSUMER, streams::RESIDENCE, decisions::SUBJECTS);
     let decision_handler = decisions::DecisionHandler {
         db: service.db().clone(),

@@ -30,6 +30,7 @@ use residence_item::ServiceItem;
 use residence_license::KeyId;
 use residence_proto::v1::elicense_service_server::ElicenseServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 
 /// Default gRPC port.
 pub const DEFAULT_PORT: u16 = 50056;
@@ -177,6 +178,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("elicense", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[
+        SealedColumn::of(
+            entity::license::Entity,
+            entity::license::Column::Identifier,
+            entity::license::Column::LicenseNumber,
+        ),
+        SealedColumn::of(
+            entity::license::Entity,
+            entity::license::Column::Identifier,
+            entity::license::Column::HolderName,
+        ),
+        SealedColumn::of(
+            entity::license::Entity,
+            entity::license::Column::Identifier,
+            entity::license::Column::ResidenceAddress,
+        ),
+    ]);
     let approvals = ConsumerSpec::new(issuance::CONSUMER, streams::RESIDENCE, issuance::SUBJECTS);
     let issuance_handler = issuance::IssuanceHandler {
         db: service.db().clone(),

@@ -26,6 +26,7 @@ use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::intake_service_server::IntakeServiceServer;
 use residence_proto::v1::supervision_service_server::SupervisionServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 use residence_staff::StaffArgs;
 
 /// Default gRPC port.
@@ -116,6 +117,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("intake", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[SealedColumn::of(
+        entity::case::Entity,
+        entity::case::Column::CaseNumber,
+        entity::case::Column::Application,
+    )]);
     service.spawn({
         let templates = templates.clone();
         |shutdown| templates.reload_on_hangup(shutdown)

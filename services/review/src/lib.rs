@@ -18,6 +18,7 @@ use std::sync::Arc;
 use residence_eventing::{ConsumerSpec, streams};
 use residence_proto::v1::review_service_server::ReviewServiceServer;
 use residence_runtime::{CommonArgs, Service};
+use residence_sealing::SealedColumn;
 use residence_staff::StaffArgs;
 
 /// Default gRPC port.
@@ -44,6 +45,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut service =
         Service::start::<migration::Migrator>("review", &args.common, DEFAULT_PORT).await?;
+    service.seal_legacy_rows(&[SealedColumn::of(
+        entity::task::Entity,
+        entity::task::Column::CaseNumber,
+        entity::task::Column::Application,
+    )]);
     let spec = ConsumerSpec::new(handler::CONSUMER, streams::RESIDENCE, handler::SUBJECTS);
     let handler = handler::ReviewHandler {
         db: service.db().clone(),
